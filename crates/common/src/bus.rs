@@ -1,0 +1,145 @@
+//! The connection to NATS JetStream, and the naming of subjects, streams and
+//! consumers under a deployment prefix (empty in production; unique per test).
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, stream};
+use bytes::Bytes;
+use uuid::Uuid;
+
+use crate::config::NatsSettings;
+use crate::events::Stream;
+
+/// How long JetStream remembers message ids to drop re-published duplicates.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// How long a publish waits for JetStream's acknowledgement.
+pub const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A JetStream connection for one deployment. Cheap to clone.
+#[derive(Clone)]
+pub struct Bus {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    prefix: String,
+}
+
+impl Bus {
+    /// Connects to NATS. When NATS is not reachable yet the connection is
+    /// made in the background (and remade after every outage), so that a
+    /// service starts and serves requests while the broker is down.
+    pub async fn connect(settings: &NatsSettings, client_name: &str) -> anyhow::Result<Self> {
+        let client = async_nats::ConnectOptions::new()
+            .name(client_name)
+            .retry_on_initial_connect()
+            .connect(settings.url.as_str())
+            .await
+            .with_context(|| format!("connecting to NATS at {}", settings.url))?;
+        Ok(Self::with_client(client, &settings.prefix))
+    }
+
+    pub fn with_client(client: async_nats::Client, prefix: &str) -> Self {
+        let mut js = jetstream::new(client.clone());
+        js.set_timeout(PUBLISH_ACK_TIMEOUT);
+        Self {
+            client,
+            js,
+            prefix: prefix.to_string(),
+        }
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// A subject under this deployment's prefix.
+    pub fn subject(&self, subject: &str) -> String {
+        if self.prefix.is_empty() {
+            subject.to_string()
+        } else {
+            format!("{}.{subject}", self.prefix)
+        }
+    }
+
+    /// The subject with this deployment's prefix removed.
+    pub fn unprefixed<'a>(&self, subject: &'a str) -> &'a str {
+        if self.prefix.is_empty() {
+            return subject;
+        }
+        subject
+            .strip_prefix(self.prefix.as_str())
+            .and_then(|s| s.strip_prefix('.'))
+            .unwrap_or(subject)
+    }
+
+    /// A stream, consumer or other JetStream name under this deployment's prefix.
+    pub fn name(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}_{name}", self.prefix)
+        }
+    }
+
+    /// Creates every stream of the system if missing, with file storage and
+    /// the duplicate window; updates an existing one to this configuration.
+    /// Idempotent: every service runs it at start.
+    pub async fn ensure_streams(&self) -> anyhow::Result<()> {
+        for s in Stream::ALL {
+            let config = stream::Config {
+                name: self.name(s.name()),
+                subjects: vec![self.subject(s.subjects())],
+                storage: stream::StorageType::File,
+                duplicate_window: DUPLICATE_WINDOW,
+                ..Default::default()
+            };
+            self.js
+                .create_or_update_stream(config)
+                .await
+                .with_context(|| format!("setting up stream {}", s.name()))?;
+        }
+        Ok(())
+    }
+
+    /// Publishes one message and waits for JetStream to store it. The id
+    /// becomes `Nats-Msg-Id`: publishing the same id again within the
+    /// duplicate window stores nothing new.
+    pub async fn publish(
+        &self,
+        subject: &str,
+        id: Uuid,
+        payload: Bytes,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
+        self.publish_with_id(subject, &id.to_string(), payload, headers)
+            .await
+    }
+
+    pub(crate) async fn publish_with_id(
+        &self,
+        subject: &str,
+        id: &str,
+        payload: Bytes,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
+        let mut message = jetstream::message::PublishMessage::build()
+            .payload(payload)
+            .message_id(id);
+        for (name, value) in headers {
+            message = message.header(*name, *value);
+        }
+        let ack = self
+            .js
+            .send_publish(self.subject(subject), message)
+            .await
+            .with_context(|| format!("publishing {subject}"))?;
+        ack.await
+            .with_context(|| format!("waiting for JetStream to store {subject}"))?;
+        Ok(())
+    }
+}

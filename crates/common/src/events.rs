@@ -1,0 +1,321 @@
+//! Every event of the system: its subject and its JSON payload, defined once.
+//! The event's id is not in the payload; it travels as the `Nats-Msg-Id`
+//! header, so JetStream drops a re-published duplicate and listeners can
+//! de-duplicate events that carry no version.
+//!
+//! Prices in events are integer cents.
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A JetStream stream: one per publishing service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    Users,
+    Tickets,
+    Orders,
+    Expiration,
+    Payments,
+    /// Messages a listener gave up on, with the reason.
+    DeadLetter,
+}
+
+impl Stream {
+    /// Every stream, so that any service can set them all up at start.
+    pub const ALL: [Stream; 6] = [
+        Stream::Users,
+        Stream::Tickets,
+        Stream::Orders,
+        Stream::Expiration,
+        Stream::Payments,
+        Stream::DeadLetter,
+    ];
+
+    /// The stream's name, before any deployment prefix.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Users => "USERS",
+            Self::Tickets => "TICKETS",
+            Self::Orders => "ORDERS",
+            Self::Expiration => "EXPIRATION",
+            Self::Payments => "PAYMENTS",
+            Self::DeadLetter => "DEADLETTER",
+        }
+    }
+
+    /// The subjects the stream holds, before any deployment prefix.
+    pub fn subjects(self) -> &'static str {
+        match self {
+            Self::Users => "user.>",
+            Self::Tickets => "ticket.>",
+            Self::Orders => "order.>",
+            Self::Expiration => "expiration.>",
+            Self::Payments => "payment.>",
+            Self::DeadLetter => "deadletter.>",
+        }
+    }
+
+    /// The stream that holds `subject` (unprefixed).
+    pub fn of(subject: &str) -> Option<Stream> {
+        let head = subject.split('.').next()?;
+        Stream::ALL
+            .into_iter()
+            .find(|s| s.subjects().strip_suffix(".>") == Some(head))
+    }
+}
+
+/// An event type: its payload is the type itself, its subject a constant.
+pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The subject, before any deployment prefix, e.g. `ticket.created`.
+    const SUBJECT: &'static str;
+}
+
+/// A ticket as the tickets service publishes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketSnapshot {
+    pub id: Uuid,
+    pub version: i64,
+    pub title: String,
+    /// Cents.
+    pub price: i64,
+    pub user_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<Uuid>,
+}
+
+/// `ticket.created`: a ticket was listed (version 0).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TicketCreated(pub TicketSnapshot);
+
+impl Event for TicketCreated {
+    const SUBJECT: &'static str = "ticket.created";
+}
+
+/// `ticket.updated`: a ticket changed (edited, reserved or released); the
+/// version is one more than the previous event's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TicketUpdated(pub TicketSnapshot);
+
+impl Event for TicketUpdated {
+    const SUBJECT: &'static str = "ticket.updated";
+}
+
+/// The life-cycle of an order, as its JSON string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderStatus {
+    /// Reserved, not yet paid.
+    #[serde(rename = "created")]
+    Created,
+    /// A payment is under way.
+    #[serde(rename = "awaiting:payment")]
+    AwaitingPayment,
+    /// Paid; the ticket is sold.
+    #[serde(rename = "complete")]
+    Complete,
+    /// Cancelled by the buyer or expired; the ticket is free again.
+    #[serde(rename = "cancelled")]
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::AwaitingPayment => "awaiting:payment",
+            Self::Complete => "complete",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::str::FromStr for OrderStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "created" => Ok(Self::Created),
+            "awaiting:payment" => Ok(Self::AwaitingPayment),
+            "complete" => Ok(Self::Complete),
+            "cancelled" => Ok(Self::Cancelled),
+            other => Err(format!("unknown order status {other:?}")),
+        }
+    }
+}
+
+/// The ticket an order holds, as `order.created` carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderTicket {
+    pub id: Uuid,
+    /// Cents.
+    pub price: i64,
+}
+
+/// `order.created`: a buyer reserved a ticket until `expiresAt`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCreated {
+    pub id: Uuid,
+    pub version: i64,
+    pub status: OrderStatus,
+    pub user_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub ticket: OrderTicket,
+}
+
+impl Event for OrderCreated {
+    const SUBJECT: &'static str = "order.created";
+}
+
+/// The ticket a cancelled order released.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketRef {
+    pub id: Uuid,
+}
+
+/// `order.cancelled`: the reservation ended without payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCancelled {
+    pub id: Uuid,
+    pub version: i64,
+    pub ticket: TicketRef,
+}
+
+impl Event for OrderCancelled {
+    const SUBJECT: &'static str = "order.cancelled";
+}
+
+/// `expiration.complete`: an order's reservation time is up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpirationComplete {
+    pub order_id: Uuid,
+}
+
+impl Event for ExpirationComplete {
+    const SUBJECT: &'static str = "expiration.complete";
+}
+
+/// `payment.created`: an order was paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentCreated {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub stripe_id: String,
+}
+
+impl Event for PaymentCreated {
+    const SUBJECT: &'static str = "payment.created";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn round_trip<E: Event + PartialEq + std::fmt::Debug>(event: &E, expected: serde_json::Value) {
+        let value = serde_json::to_value(event).expect("serialise");
+        assert_eq!(value, expected, "{}", E::SUBJECT);
+        let back: E = serde_json::from_value(value).expect("deserialise");
+        assert_eq!(&back, event);
+        assert!(
+            Stream::of(E::SUBJECT).is_some(),
+            "{} has a stream",
+            E::SUBJECT
+        );
+    }
+
+    fn ids() -> (Uuid, Uuid, Uuid) {
+        (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7())
+    }
+
+    #[test]
+    fn ticket_events_round_trip() {
+        let (id, user, order) = ids();
+        let snap = TicketSnapshot {
+            id,
+            version: 2,
+            title: "Concert".into(),
+            price: 1550,
+            user_id: user,
+            order_id: Some(order),
+        };
+        let expected = json!({"id": id, "version": 2, "title": "Concert", "price": 1550, "userId": user, "orderId": order});
+        round_trip(&TicketUpdated(snap.clone()), expected);
+        let free = TicketSnapshot {
+            order_id: None,
+            ..snap
+        };
+        let expected =
+            json!({"id": id, "version": 2, "title": "Concert", "price": 1550, "userId": user});
+        round_trip(&TicketCreated(free), expected);
+    }
+
+    #[test]
+    fn order_events_round_trip() {
+        let (id, user, ticket) = ids();
+        let expires_at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let created = OrderCreated {
+            id,
+            version: 0,
+            status: OrderStatus::Created,
+            user_id: user,
+            expires_at,
+            ticket: OrderTicket {
+                id: ticket,
+                price: 2000,
+            },
+        };
+        round_trip(
+            &created,
+            json!({"id": id, "version": 0, "status": "created", "userId": user,
+                   "expiresAt": "2026-01-02T03:04:05Z", "ticket": {"id": ticket, "price": 2000}}),
+        );
+        let cancelled = OrderCancelled {
+            id,
+            version: 1,
+            ticket: TicketRef { id: ticket },
+        };
+        round_trip(
+            &cancelled,
+            json!({"id": id, "version": 1, "ticket": {"id": ticket}}),
+        );
+    }
+
+    #[test]
+    fn expiration_and_payment_events_round_trip() {
+        let (order, payment, _) = ids();
+        round_trip(
+            &ExpirationComplete { order_id: order },
+            json!({"orderId": order}),
+        );
+        round_trip(
+            &PaymentCreated {
+                id: payment,
+                order_id: order,
+                stripe_id: "pi_123".into(),
+            },
+            json!({"id": payment, "orderId": order, "stripeId": "pi_123"}),
+        );
+    }
+
+    #[test]
+    fn order_statuses_are_the_documented_strings() {
+        for (status, text) in [
+            (OrderStatus::Created, "created"),
+            (OrderStatus::AwaitingPayment, "awaiting:payment"),
+            (OrderStatus::Complete, "complete"),
+            (OrderStatus::Cancelled, "cancelled"),
+        ] {
+            assert_eq!(serde_json::to_value(status).expect("json"), json!(text));
+            assert_eq!(text.parse::<OrderStatus>(), Ok(status));
+            assert_eq!(status.as_str(), text);
+        }
+    }
+}

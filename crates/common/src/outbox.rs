@@ -1,0 +1,240 @@
+//! The transactional outbox. A service never publishes from a request
+//! handler: it calls [`enqueue`] inside the transaction that changes its
+//! data, and the [`Relay`] publishes committed rows to JetStream in the order
+//! they were enqueued, waits for each acknowledgement, then marks the row
+//! published. If NATS is down, requests still succeed and the events go out
+//! when it is back.
+//!
+//! Several replicas may run the relay on one database: a transaction-scoped
+//! advisory lock lets one of them publish at a time, which keeps the order.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::bus::Bus;
+use crate::events::Event;
+
+/// The channel the relay listens on; [`enqueue`] notifies it.
+const CHANNEL: &str = "outbox";
+
+/// Key of the advisory lock that elects the publishing replica.
+const RELAY_LOCK: i64 = 0x6f75_7462_6f78; // "outbox"
+
+/// Writes `event` to the outbox within the caller's transaction and returns
+/// its id. The event is published only if (and once) the transaction commits.
+pub async fn enqueue<E: Event>(conn: &mut PgConnection, event: &E) -> anyhow::Result<Uuid> {
+    let id = Uuid::now_v7();
+    let payload = serde_json::to_value(event).context("serialising an event")?;
+    sqlx::query("INSERT INTO outbox (id, subject, payload) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(E::SUBJECT)
+        .bind(payload)
+        .execute(&mut *conn)
+        .await
+        .context("writing an event to the outbox")?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(CHANNEL)
+        .execute(&mut *conn)
+        .await
+        .context("notifying the outbox relay")?;
+    Ok(id)
+}
+
+/// Tuning of the relay.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// Rows published per transaction.
+    pub batch_size: i64,
+    /// How often to look for rows even without a notification.
+    pub poll_interval: Duration,
+    /// First wait after a failure; doubles up to `max_backoff`.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Published rows older than this are deleted.
+    pub retention: Duration,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 100,
+            poll_interval: Duration::from_secs(1),
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            retention: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+/// Publishes the outbox of one database.
+#[derive(Clone)]
+pub struct Relay {
+    pool: PgPool,
+    bus: Bus,
+    options: RelayOptions,
+}
+
+/// What one pass of the relay did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// This many rows were published.
+    Published(usize),
+    /// Another replica holds the relay lock.
+    Busy,
+}
+
+#[derive(sqlx::FromRow)]
+struct Pending {
+    id: Uuid,
+    subject: String,
+    payload: serde_json::Value,
+}
+
+impl Relay {
+    pub fn new(pool: PgPool, bus: Bus, options: RelayOptions) -> Self {
+        Self { pool, bus, options }
+    }
+
+    /// Runs until `shutdown`: publishes whatever is pending, then waits for a
+    /// notification or the polling interval; backs off while NATS or the
+    /// database fails. A batch in progress is finished before it returns.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut listener = self.listen().await;
+        let mut backoff = self.options.min_backoff;
+        let mut last_cleanup = tokio::time::Instant::now();
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let failed = match self.pass().await {
+                Ok(Pass::Published(n)) if n as i64 >= self.options.batch_size => {
+                    backoff = self.options.min_backoff;
+                    continue;
+                }
+                Ok(_) => {
+                    backoff = self.options.min_backoff;
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), retry_in = ?backoff, "outbox relay failed; retrying");
+                    true
+                }
+            };
+            if last_cleanup.elapsed() > Duration::from_secs(600) {
+                last_cleanup = tokio::time::Instant::now();
+                if let Err(e) = self.delete_published().await {
+                    tracing::warn!(error = format!("{e:#}"), "could not delete old outbox rows");
+                }
+            }
+            // After a failure, new notifications do not cut the backoff short:
+            // they would only hammer a broker that is down.
+            let pause = async {
+                if failed {
+                    tokio::time::sleep(backoff).await;
+                } else {
+                    wait_for_notification(&mut listener, self.options.poll_interval).await;
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = pause => {}
+            }
+            if failed {
+                backoff = (backoff * 2).min(self.options.max_backoff);
+            }
+        }
+        tracing::info!("outbox relay stopped");
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let attempt = async {
+            let mut listener = PgListener::connect_with(&self.pool).await?;
+            listener.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        match attempt.await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox relay cannot LISTEN; polling only");
+                None
+            }
+        }
+    }
+
+    /// Publishes up to one batch of pending rows, in order, if this replica
+    /// gets the relay lock. Rows published before a failure are marked
+    /// published; the failing row and those after it stay pending.
+    pub async fn pass(&self) -> anyhow::Result<Pass> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting an outbox transaction")?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(RELAY_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !locked {
+            return Ok(Pass::Busy);
+        }
+        let rows: Vec<Pending> = sqlx::query_as(
+            "SELECT id, subject, payload FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+        )
+        .bind(self.options.batch_size)
+        .fetch_all(&mut *tx)
+        .await
+        .context("reading pending events")?;
+
+        let mut published = Vec::with_capacity(rows.len());
+        let mut failure = None;
+        for row in rows {
+            let payload = Bytes::from(serde_json::to_vec(&row.payload)?);
+            match self.bus.publish(&row.subject, row.id, payload, &[]).await {
+                Ok(()) => published.push(row.id),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if !published.is_empty() {
+            sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+                .bind(&published)
+                .execute(&mut *tx)
+                .await
+                .context("marking events published")?;
+        }
+        tx.commit().await.context("committing the outbox pass")?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(Pass::Published(published.len())),
+        }
+    }
+
+    async fn delete_published(&self) -> anyhow::Result<()> {
+        let retention = i64::try_from(self.options.retention.as_secs())?;
+        sqlx::query("DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)")
+            .bind(retention as f64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn wait_for_notification(listener: &mut Option<PgListener>, timeout: Duration) {
+    match listener {
+        Some(l) => {
+            if let Ok(Err(e)) = tokio::time::timeout(timeout, l.recv()).await {
+                tracing::debug!(error = %e, "outbox LISTEN connection failed; it reconnects");
+                tokio::time::sleep(timeout).await;
+            }
+        }
+        None => tokio::time::sleep(timeout).await,
+    }
+}

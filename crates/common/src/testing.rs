@@ -1,0 +1,215 @@
+//! Test support against the real servers of the machine: a fresh, migrated
+//! PostgreSQL database per test, a unique JetStream namespace per test, and a
+//! private `nats-server` that a test may stop and start.
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::config::{NatsSettings, SessionSettings};
+
+/// The server tests create their databases on (`DATABASE_URL`, default the
+/// local `postgres` database).
+pub fn admin_database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// The NATS server tests use (`NATS_URL`, default local).
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// A JetStream namespace no other test uses.
+pub fn unique_prefix() -> String {
+    format!("t{}", &Uuid::new_v4().simple().to_string()[..12])
+}
+
+pub fn nats_settings(prefix: &str) -> NatsSettings {
+    NatsSettings {
+        url: nats_url(),
+        prefix: prefix.to_string(),
+    }
+}
+
+pub fn session_settings() -> SessionSettings {
+    SessionSettings {
+        key: "test-key-test-key-test-key-test-key!".into(),
+        ttl: Duration::from_secs(3600),
+        secure_cookie: false,
+    }
+}
+
+/// A database of its own for one test. Names start with `bt_test_`, so
+/// leftovers are easy to drop (`scripts/dev test` does).
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+}
+
+impl TestDatabase {
+    /// Creates an empty database and applies the shared migrations and `own`.
+    pub async fn create(own: &Migrator) -> TestDatabase {
+        let db = Self::create_empty().await;
+        crate::db::migrate(&db.pool, own)
+            .await
+            .expect("migrations apply");
+        db
+    }
+
+    /// Creates an empty database, without migrations.
+    pub async fn create_empty() -> TestDatabase {
+        let admin = admin_database_url();
+        let name = format!("bt_test_{}", Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .expect("PostgreSQL is reachable at DATABASE_URL (run scripts/dev test)");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let url = match admin.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("DATABASE_URL has no database name"),
+        };
+        let pool = PgPoolOptions::new()
+            .max_connections(30)
+            .connect(&url)
+            .await
+            .expect("connect to test database");
+        TestDatabase { name, url, pool }
+    }
+}
+
+/// Polls `check` every 20 ms until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A private JetStream-enabled `nats-server` on a free port with its own
+/// store directory, for tests that stop and restart the broker. Killed on drop.
+pub struct NatsServer {
+    pub port: u16,
+    store: PathBuf,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    pub fn start() -> NatsServer {
+        let port = StdListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let store = std::env::temp_dir().join(format!("bt-nats-{}", Uuid::new_v4().simple()));
+        let mut server = NatsServer {
+            port,
+            store,
+            child: None,
+        };
+        server.resume();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server (its stored streams stay on disk).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and store.
+    pub fn resume(&mut self) {
+        let binary = [
+            "/usr/sbin/nats-server",
+            "/usr/bin/nats-server",
+            "nats-server",
+        ]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("nats-server");
+        let child = Command::new(binary)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server is installed (scripts/dev installs it)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.store);
+    }
+}
+
+/// A service served on a free local port until dropped.
+pub struct TestServer {
+    pub address: String,
+    pub lifecycle: crate::lifecycle::Lifecycle,
+}
+
+impl TestServer {
+    /// Serves `app` (a finished router) with `lifecycle` on 127.0.0.1:0.
+    pub async fn start(app: axum::Router, lifecycle: crate::lifecycle::Lifecycle) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = format!("http://{}", listener.local_addr().expect("addr"));
+        let serving = lifecycle.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serving.serve(listener, app, Duration::from_secs(5)).await {
+                tracing::error!(error = %e, "test server failed");
+            }
+        });
+        TestServer { address, lifecycle }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.lifecycle.shutdown.cancel();
+    }
+}

@@ -1,0 +1,194 @@
+use std::time::Duration;
+
+use common::events::{ExpirationComplete, Stream};
+use common::outbox::{self, Pass, Relay, RelayOptions};
+use common::testing::{NatsServer, eventually};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::helpers::{Harness, header};
+
+async fn enqueue_committed(h: &Harness, n: usize) -> Vec<Uuid> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let mut tx = h.db.pool.begin().await.expect("begin");
+        let event = ExpirationComplete {
+            order_id: Uuid::now_v7(),
+        };
+        ids.push(outbox::enqueue(&mut tx, &event).await.expect("enqueue"));
+        tx.commit().await.expect("commit");
+    }
+    ids
+}
+
+fn relay(h: &Harness) -> Relay {
+    Relay::new(h.db.pool.clone(), h.bus.clone(), RelayOptions::default())
+}
+
+#[tokio::test]
+async fn a_committed_event_is_published_with_its_id_as_the_message_id() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let ids = enqueue_committed(&h, 1).await;
+
+    assert_eq!(relay(&h).pass().await.expect("pass"), Pass::Published(1));
+
+    let messages = h.messages(Stream::Expiration).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        header(&messages[0], "Nats-Msg-Id"),
+        Some(ids[0].to_string())
+    );
+    assert_eq!(
+        h.bus.unprefixed(messages[0].subject.as_str()),
+        "expiration.complete"
+    );
+    assert_eq!(
+        h.count("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_event_of_a_rolled_back_transaction_is_never_published() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let mut tx = h.db.pool.begin().await.expect("begin");
+    outbox::enqueue(
+        &mut tx,
+        &ExpirationComplete {
+            order_id: Uuid::now_v7(),
+        },
+    )
+    .await
+    .expect("enqueue");
+    tx.rollback().await.expect("rollback");
+
+    assert_eq!(relay(&h).pass().await.expect("pass"), Pass::Published(0));
+    assert!(h.messages(Stream::Expiration).await.is_empty());
+}
+
+#[tokio::test]
+async fn events_are_published_in_the_order_they_were_enqueued() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let ids = enqueue_committed(&h, 250).await;
+
+    let relay = relay(&h);
+    while relay.pass().await.expect("pass") != Pass::Published(0) {}
+
+    let published = h.published_ids(Stream::Expiration).await;
+    let expected: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    assert_eq!(published, expected);
+}
+
+#[tokio::test]
+async fn the_running_relay_publishes_on_notification_well_before_the_polling_interval() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let options = RelayOptions {
+        poll_interval: Duration::from_secs(60),
+        ..RelayOptions::default()
+    };
+    let shutdown = CancellationToken::new();
+    let task =
+        tokio::spawn(Relay::new(h.db.pool.clone(), h.bus.clone(), options).run(shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    enqueue_committed(&h, 1).await;
+
+    let published = eventually(Duration::from_secs(10), || async {
+        h.messages(Stream::Expiration).await.len() == 1
+    })
+    .await;
+    shutdown.cancel();
+    task.await.expect("relay stops");
+    assert!(published, "the relay woke up on NOTIFY");
+}
+
+#[tokio::test]
+async fn an_event_enqueued_while_nats_is_down_is_published_once_it_is_back() {
+    let mut nats = NatsServer::start();
+    let h = Harness::with_nats(&nats.url()).await;
+    h.bus.ensure_streams().await.expect("streams");
+    let options = RelayOptions {
+        min_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(500),
+        ..RelayOptions::default()
+    };
+    let shutdown = CancellationToken::new();
+    let task =
+        tokio::spawn(Relay::new(h.db.pool.clone(), h.bus.clone(), options).run(shutdown.clone()));
+
+    nats.stop();
+    let ids = enqueue_committed(&h, 3).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        h.count("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .await,
+        3,
+        "nothing can be published while NATS is down"
+    );
+
+    nats.resume();
+    let all_sent = eventually(Duration::from_secs(30), || async {
+        h.count("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .await
+            == 0
+    })
+    .await;
+    shutdown.cancel();
+    task.await.expect("relay stops");
+    assert!(all_sent, "the relay caught up after NATS came back");
+
+    let published = h.published_ids(Stream::Expiration).await;
+    assert_eq!(
+        published,
+        ids.iter().map(Uuid::to_string).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn two_relays_on_one_database_publish_each_event_exactly_once_and_in_order() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let ids = enqueue_committed(&h, 300).await;
+    let options = RelayOptions {
+        batch_size: 10,
+        ..RelayOptions::default()
+    };
+
+    let replica = |relay: Relay| async move {
+        let mut published = 0;
+        let mut idle = 0;
+        while idle < 20 {
+            match relay.pass().await.expect("pass") {
+                Pass::Published(0) | Pass::Busy => {
+                    idle += 1;
+                    tokio::task::yield_now().await;
+                }
+                Pass::Published(n) => {
+                    idle = 0;
+                    published += n;
+                }
+            }
+        }
+        published
+    };
+    let a = Relay::new(h.db.pool.clone(), h.bus.clone(), options.clone());
+    let b = Relay::new(h.db.pool.clone(), h.bus.clone(), options);
+    let (sent_a, sent_b) = tokio::join!(tokio::spawn(replica(a)), tokio::spawn(replica(b)));
+    let (sent_a, sent_b) = (sent_a.expect("a"), sent_b.expect("b"));
+
+    assert_eq!(
+        sent_a + sent_b,
+        300,
+        "every row published by exactly one relay ({sent_a} + {sent_b})"
+    );
+    let published = h.published_ids(Stream::Expiration).await;
+    assert_eq!(
+        published,
+        ids.iter().map(Uuid::to_string).collect::<Vec<_>>()
+    );
+}

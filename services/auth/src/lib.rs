@@ -1,0 +1,13 @@
+//! The auth service: sign up, sign in, sign out and the current user. It owns
+//! the users database and issues the session cookie every service reads.
+
+pub mod config;
+pub mod password;
+pub mod startup;
+
+mod domain;
+mod routes;
+mod store;
+
+/// The service's own migrations (the shared outbox/inbox ones run too).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -1,0 +1,53 @@
+//! The users table.
+
+use anyhow::Context as _;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use common::ApiError;
+use common::error::on_constraint;
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct User {
+    pub(crate) id: Uuid,
+    pub(crate) email: String,
+    pub(crate) password_hash: String,
+}
+
+/// Inserts a user; a taken email is a 400 "Email in use", decided by the
+/// unique constraint, so concurrent sign-ups cannot both win.
+pub(crate) async fn insert_user(
+    pool: &PgPool,
+    email: &str,
+    password_hash: &str,
+) -> Result<Uuid, ApiError> {
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(email)
+        .bind(password_hash)
+        .execute(pool)
+        .await
+        .map_err(|e| {
+            on_constraint(e, "users_email_key", || {
+                ApiError::field("email", "Email in use")
+            })
+        })?;
+    Ok(id)
+}
+
+pub(crate) async fn email_taken(pool: &PgPool, email: &str) -> anyhow::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE email = $1)")
+        .bind(email)
+        .fetch_one(pool)
+        .await
+        .context("checking whether an email is taken")
+}
+
+pub(crate) async fn find_by_email(pool: &PgPool, email: &str) -> anyhow::Result<Option<User>> {
+    sqlx::query_as("SELECT id, email, password_hash FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_optional(pool)
+        .await
+        .context("looking up a user by email")
+}

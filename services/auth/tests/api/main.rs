@@ -1,0 +1,9 @@
+//! API tests of the auth service: the real router on a free port, a fresh
+//! database per test, the machine's real PostgreSQL and NATS.
+
+mod errors;
+mod health;
+mod helpers;
+mod signin;
+mod signout;
+mod signup;
