@@ -11,6 +11,7 @@ pub mod extract;
 pub mod health;
 pub mod http;
 pub mod lifecycle;
+pub mod money;
 pub mod session;
 pub mod telemetry;
 

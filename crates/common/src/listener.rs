@@ -37,6 +37,20 @@ pub enum Outcome {
     NotYet,
 }
 
+impl Outcome {
+    /// The decision for a versioned replica after trying to apply version
+    /// `incoming` with `UPDATE … WHERE version = incoming - 1`: `applied`
+    /// says whether that update hit a row, `stored` is the replica's version
+    /// (None when the replica has not heard of the entity yet).
+    pub fn for_version(applied: bool, stored: Option<i64>, incoming: i64) -> Outcome {
+        match (applied, stored) {
+            (true, _) => Outcome::Applied,
+            (false, Some(v)) if v >= incoming => Outcome::Duplicate,
+            _ => Outcome::NotYet,
+        }
+    }
+}
+
 /// One delivery of an event to a handler.
 #[derive(Debug, Clone)]
 pub struct Delivery<E> {

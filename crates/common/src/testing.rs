@@ -213,3 +213,33 @@ impl Drop for TestServer {
         self.lifecycle.shutdown.cancel();
     }
 }
+
+/// Common settings for a service under test: port 0, the test session key,
+/// a JetStream namespace of its own.
+pub fn common_settings(prefix: &str) -> crate::config::CommonSettings {
+    crate::config::CommonSettings {
+        port: 0,
+        nats: nats_settings(prefix),
+        session: session_settings(),
+        log_format: crate::config::LogFormat::Pretty,
+        shutdown_timeout: Duration::from_secs(5),
+    }
+}
+
+/// A `Cookie` header value carrying a valid session for `user`, signed with
+/// the test key, as if the user had signed in through the auth service.
+pub fn session_cookie(user: &crate::session::CurrentUser) -> String {
+    let token = crate::session::Sessions::new(&session_settings())
+        .issue(user)
+        .expect("sign a test session");
+    format!("{}={token}", crate::session::COOKIE_NAME)
+}
+
+/// A new user id and email, not signed up anywhere (sessions are stateless).
+pub fn new_user() -> crate::session::CurrentUser {
+    let id = Uuid::now_v7();
+    crate::session::CurrentUser {
+        id,
+        email: format!("{}@test.com", id.simple()),
+    }
+}
