@@ -74,7 +74,15 @@ mod tests {
 
     #[test]
     fn zero_negative_three_decimals_and_non_numbers_are_rejected() {
-        for bad in [json!(0), json!(-1), json!(1.005), json!("10"), json!(null), json!(0.001), json!(1e-7)] {
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!(1.005),
+            json!("10"),
+            json!(null),
+            json!(0.001),
+            json!(1e-7),
+        ] {
             assert!(Cents::parse_price(&bad).is_err(), "{bad}");
         }
         assert!(Cents::parse_price(&json!(1_000_001)).is_err());
@@ -83,8 +91,17 @@ mod tests {
 
     #[test]
     fn cents_render_as_units() {
-        assert_eq!(serde_json::to_value(Cents(1550)).expect("json"), json!(15.5));
-        assert_eq!(serde_json::to_value(Cents(1999)).expect("json"), json!(19.99));
-        assert_eq!(serde_json::to_value(Cents(1500)).expect("json"), json!(15.0));
+        assert_eq!(
+            serde_json::to_value(Cents(1550)).expect("json"),
+            json!(15.5)
+        );
+        assert_eq!(
+            serde_json::to_value(Cents(1999)).expect("json"),
+            json!(19.99)
+        );
+        assert_eq!(
+            serde_json::to_value(Cents(1500)).expect("json"),
+            json!(15.0)
+        );
     }
 }

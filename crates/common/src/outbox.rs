@@ -108,11 +108,21 @@ impl Relay {
         let mut listener = self.listen().await;
         let mut backoff = self.options.min_backoff;
         let mut last_cleanup = tokio::time::Instant::now();
+        // Streams are (re)declared before the first pass and after any failure:
+        // a broker that lost its state gets them back before we publish again.
+        let mut streams_ready = false;
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
-            let failed = match self.pass().await {
+            let attempt = async {
+                if !streams_ready {
+                    self.bus.ensure_streams().await?;
+                    streams_ready = true;
+                }
+                self.pass().await
+            };
+            let failed = match attempt.await {
                 Ok(Pass::Published(n)) if n as i64 >= self.options.batch_size => {
                     backoff = self.options.min_backoff;
                     continue;
@@ -123,6 +133,7 @@ impl Relay {
                 }
                 Err(e) => {
                     tracing::warn!(error = format!("{e:#}"), retry_in = ?backoff, "outbox relay failed; retrying");
+                    streams_ready = false;
                     true
                 }
             };

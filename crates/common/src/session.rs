@@ -232,7 +232,10 @@ mod tests {
     fn an_expired_token_is_anonymous() {
         let s = sessions(Duration::from_secs(60));
         assert!(s.verify(&token_with(-3600, -600)).is_none());
-        assert!(s.verify(&token_with(-3600, 600)).is_some(), "the same token unexpired is valid");
+        assert!(
+            s.verify(&token_with(-3600, 600)).is_some(),
+            "the same token unexpired is valid"
+        );
     }
 
     #[test]

@@ -26,9 +26,65 @@ pub fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
-/// A JetStream namespace no other test uses.
+/// A JetStream namespace no other test uses. The first call in a process
+/// also sweeps, in the background, the streams of test namespaces older than
+/// [`STALE_TEST_STREAMS`], so the shared server does not fill up with them.
 pub fn unique_prefix() -> String {
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(|| {
+        std::thread::spawn(|| {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                runtime.block_on(sweep_stale_test_streams());
+            }
+        });
+    });
     format!("t{}", &Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// How old a test namespace's streams must be before a sweep deletes them.
+pub const STALE_TEST_STREAMS: Duration = Duration::from_secs(30 * 60);
+
+fn is_test_stream(name: &str) -> bool {
+    let Some((prefix, _)) = name.split_once('_') else {
+        return false;
+    };
+    prefix.len() == 13
+        && prefix.starts_with('t')
+        && prefix[1..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
+async fn sweep_stale_test_streams() {
+    use futures::StreamExt as _;
+    let Ok(client) = async_nats::connect(nats_url()).await else {
+        return;
+    };
+    let js = async_nats::jetstream::new(client);
+    let names: Vec<String> = js
+        .stream_names()
+        .filter_map(|n| async move { n.ok() })
+        .filter(|n| std::future::ready(is_test_stream(n)))
+        .collect()
+        .await;
+    let cutoff = time_cutoff();
+    for name in names {
+        let Ok(mut stream) = js.get_stream(&name).await else {
+            continue;
+        };
+        let stale = stream
+            .info()
+            .await
+            .is_ok_and(|info| info.created.unix_timestamp() < cutoff);
+        if stale {
+            let _ = js.delete_stream(&name).await;
+        }
+    }
+}
+
+fn time_cutoff() -> i64 {
+    chrono::Utc::now().timestamp() - STALE_TEST_STREAMS.as_secs() as i64
 }
 
 pub fn nats_settings(prefix: &str) -> NatsSettings {
@@ -241,5 +297,16 @@ pub fn new_user() -> crate::session::CurrentUser {
     crate::session::CurrentUser {
         id,
         email: format!("{}@test.com", id.simple()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_test_namespaces_are_swept() {
+        assert!(super::is_test_stream("t0123456789ab_TICKETS"));
+        assert!(!super::is_test_stream("TICKETS"));
+        assert!(!super::is_test_stream("tickets_TICKETS"));
+        assert!(!super::is_test_stream("t0123456789xy_TICKETS"));
     }
 }

@@ -192,3 +192,49 @@ async fn two_relays_on_one_database_publish_each_event_exactly_once_and_in_order
         ids.iter().map(Uuid::to_string).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn stream_set_up_is_idempotent_with_file_storage_and_a_duplicate_window() {
+    let h = Harness::new().await;
+
+    h.bus.ensure_streams().await.expect("first set-up");
+    h.bus.ensure_streams().await.expect("second set-up");
+
+    for kind in Stream::ALL {
+        let mut stream = h
+            .bus
+            .jetstream()
+            .get_stream(h.bus.name(kind.name()))
+            .await
+            .expect("stream");
+        let config = stream.info().await.expect("info").config.clone();
+        assert_eq!(
+            config.storage,
+            async_nats::jetstream::stream::StorageType::File,
+            "{}",
+            kind.name()
+        );
+        assert_eq!(config.duplicate_window, common::bus::DUPLICATE_WINDOW);
+        assert_eq!(config.subjects, vec![h.bus.subject(kind.subjects())]);
+    }
+}
+
+#[tokio::test]
+async fn the_relay_sets_up_the_streams_itself_before_publishing() {
+    let h = Harness::new().await;
+    enqueue_committed(&h, 1).await;
+    let shutdown = CancellationToken::new();
+
+    let task = tokio::spawn(relay(&h).run(shutdown.clone()));
+
+    let published = eventually(Duration::from_secs(10), || async {
+        h.count("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .await
+            == 0
+    })
+    .await;
+    shutdown.cancel();
+    task.await.expect("relay stops");
+    assert!(published);
+    assert_eq!(h.messages(Stream::Expiration).await.len(), 1);
+}
