@@ -14,11 +14,11 @@ pub async fn first_delivery(
     consumer: &str,
     event_id: Uuid,
 ) -> sqlx::Result<bool> {
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        consumer,
+        event_id
     )
-    .bind(consumer)
-    .bind(event_id)
     .execute(conn)
     .await?;
     Ok(inserted.rows_affected() == 1)

@@ -31,15 +31,16 @@ const RELAY_LOCK: i64 = 0x6f75_7462_6f78; // "outbox"
 pub async fn enqueue<E: Event>(conn: &mut PgConnection, event: &E) -> anyhow::Result<Uuid> {
     let id = Uuid::now_v7();
     let payload = serde_json::to_value(event).context("serialising an event")?;
-    sqlx::query("INSERT INTO outbox (id, subject, payload) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(E::SUBJECT)
-        .bind(payload)
-        .execute(&mut *conn)
+    sqlx::query!(
+        "INSERT INTO outbox (id, subject, payload) VALUES ($1, $2, $3)",
+        id,
+        E::SUBJECT,
+        payload
+    )
+    .execute(&mut *conn)
         .await
         .context("writing an event to the outbox")?;
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(CHANNEL)
+    sqlx::query!("SELECT pg_notify($1, '')", CHANNEL)
         .execute(&mut *conn)
         .await
         .context("notifying the outbox relay")?;
@@ -89,7 +90,6 @@ pub enum Pass {
     Busy,
 }
 
-#[derive(sqlx::FromRow)]
 struct Pending {
     id: Uuid,
     subject: String,
@@ -187,17 +187,17 @@ impl Relay {
             .begin()
             .await
             .context("starting an outbox transaction")?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(RELAY_LOCK)
+        let locked = sqlx::query_scalar!("SELECT pg_try_advisory_xact_lock($1) AS \"locked!\"", RELAY_LOCK)
             .fetch_one(&mut *tx)
             .await?;
         if !locked {
             return Ok(Pass::Busy);
         }
-        let rows: Vec<Pending> = sqlx::query_as(
+        let rows = sqlx::query_as!(
+            Pending,
             "SELECT id, subject, payload FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+            self.options.batch_size
         )
-        .bind(self.options.batch_size)
         .fetch_all(&mut *tx)
         .await
         .context("reading pending events")?;
@@ -215,8 +215,7 @@ impl Relay {
             }
         }
         if !published.is_empty() {
-            sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-                .bind(&published)
+            sqlx::query!("UPDATE outbox SET published_at = now() WHERE id = ANY($1)", &published)
                 .execute(&mut *tx)
                 .await
                 .context("marking events published")?;
@@ -230,9 +229,11 @@ impl Relay {
 
     async fn delete_published(&self) -> anyhow::Result<()> {
         let retention = i64::try_from(self.options.retention.as_secs())?;
-        sqlx::query("DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)")
-            .bind(retention as f64)
-            .execute(&self.pool)
+        sqlx::query!(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+            retention as f64
+        )
+        .execute(&self.pool)
             .await?;
         Ok(())
     }

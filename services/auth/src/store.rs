@@ -7,7 +7,7 @@ use uuid::Uuid;
 use common::ApiError;
 use common::error::on_constraint;
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub(crate) struct User {
     pub(crate) id: Uuid,
     pub(crate) email: String,
@@ -22,11 +22,13 @@ pub(crate) async fn insert_user(
     password_hash: &str,
 ) -> Result<Uuid, ApiError> {
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(email)
-        .bind(password_hash)
-        .execute(pool)
+    sqlx::query!(
+        "INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3)",
+        id,
+        email,
+        password_hash
+    )
+    .execute(pool)
         .await
         .map_err(|e| {
             on_constraint(e, "users_email_key", || {
@@ -37,17 +39,22 @@ pub(crate) async fn insert_user(
 }
 
 pub(crate) async fn email_taken(pool: &PgPool, email: &str) -> anyhow::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE email = $1)")
-        .bind(email)
-        .fetch_one(pool)
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM users WHERE email = $1) AS "taken!""#,
+        email
+    )
+    .fetch_one(pool)
         .await
         .context("checking whether an email is taken")
 }
 
 pub(crate) async fn find_by_email(pool: &PgPool, email: &str) -> anyhow::Result<Option<User>> {
-    sqlx::query_as("SELECT id, email, password_hash FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_optional(pool)
+    sqlx::query_as!(
+        User,
+        "SELECT id, email, password_hash FROM users WHERE email = $1",
+        email
+    )
+    .fetch_optional(pool)
         .await
         .context("looking up a user by email")
 }
