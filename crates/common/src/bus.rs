@@ -98,10 +98,14 @@ impl Bus {
                 duplicate_window: DUPLICATE_WINDOW,
                 ..Default::default()
             };
-            self.js
-                .create_or_update_stream(config)
-                .await
-                .with_context(|| format!("setting up stream {}", s.name()))?;
+            let name = config.name.clone();
+            if let Err(e) = self.js.create_or_update_stream(config).await {
+                // Another replica or service may have created it at the same
+                // moment; JetStream then reports overlapping subjects.
+                if self.js.get_stream(&name).await.is_err() {
+                    return Err(anyhow::Error::new(e).context(format!("setting up stream {name}")));
+                }
+            }
         }
         Ok(())
     }

@@ -146,6 +146,32 @@ impl CommonSettings {
     }
 }
 
+/// The settings of a service that owns a database and needs nothing else
+/// of its own (auth, tickets).
+#[derive(Debug, Clone)]
+pub struct DatabaseServiceSettings {
+    pub common: CommonSettings,
+    /// `DATABASE_URL`: the service's own database.
+    pub database_url: String,
+}
+
+impl DatabaseServiceSettings {
+    /// Reads the settings; fails naming the first missing or invalid variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_with("DATABASE_URL")
+    }
+
+    /// As [`DatabaseServiceSettings::from_env`], reading the database URL
+    /// from `database_variable` instead: the all-in-one local runner gives
+    /// each service its own (`AUTH_DATABASE_URL`, …).
+    pub fn from_env_with(database_variable: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonSettings::from_env()?,
+            database_url: required(database_variable)?,
+        })
+    }
+}
+
 pub fn nats_from_env() -> Result<NatsSettings, ConfigError> {
     let prefix: String = optional("NATS_PREFIX", String::new())?;
     if !prefix

@@ -43,6 +43,10 @@ pub enum ApiError {
     /// 401: the request needs a signed-in user and has none.
     #[error("Not signed in")]
     Unauthorized,
+    /// 402: the payment provider refused the charge (e.g. a declined card);
+    /// the message is the provider's own.
+    #[error("{0}")]
+    PaymentRequired(String),
     /// 403: signed in, but not allowed to touch this resource.
     #[error("Not allowed")]
     Forbidden,
@@ -73,6 +77,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) | Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -197,6 +202,17 @@ mod tests {
         assert_eq!(
             body,
             serde_json::json!({"errors": [{"message": "Not found"}]})
+        );
+    }
+
+    #[tokio::test]
+    async fn declined_payments_are_402_with_the_providers_message() {
+        let (status, body) =
+            body_of(ApiError::PaymentRequired("Your card was declined.".into())).await;
+        assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+        assert_eq!(
+            body,
+            serde_json::json!({"errors": [{"message": "Your card was declined."}]})
         );
     }
 }

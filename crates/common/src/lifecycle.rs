@@ -128,3 +128,39 @@ impl Service {
         crate::http::finish(self.api.merge(crate::health::router(self.readiness)))
     }
 }
+
+/// The whole life of a service process: JSON or text logs as configured,
+/// shutdown on SIGTERM or Ctrl-C, `build` (which connects, migrates and
+/// starts the background tasks on the lifecycle it is given), then serving
+/// on `settings.port` until shutdown and draining for at most
+/// `settings.shutdown_timeout`. Every service binary's `main` is this call.
+pub async fn run_service<F, Fut>(
+    name: &str,
+    settings: &crate::config::CommonSettings,
+    build: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(Lifecycle) -> Fut,
+    Fut: Future<Output = anyhow::Result<Service>>,
+{
+    use anyhow::Context as _;
+
+    crate::telemetry::init(settings.log_format);
+    let lifecycle = Lifecycle::new();
+    lifecycle.cancel_on_signals();
+    let service = build(lifecycle.clone())
+        .await
+        .with_context(|| format!("starting {name}"))?;
+    let listener = TcpListener::bind(("0.0.0.0", settings.port))
+        .await
+        .with_context(|| {
+            format!(
+                "binding port {} (is something else using it?)",
+                settings.port
+            )
+        })?;
+    tracing::info!(port = settings.port, "{name} listening");
+    lifecycle
+        .serve(listener, service.into_app(), settings.shutdown_timeout)
+        .await
+}

@@ -38,8 +38,8 @@ pub async fn enqueue<E: Event>(conn: &mut PgConnection, event: &E) -> anyhow::Re
         payload
     )
     .execute(&mut *conn)
-        .await
-        .context("writing an event to the outbox")?;
+    .await
+    .context("writing an event to the outbox")?;
     sqlx::query!("SELECT pg_notify($1, '')", CHANNEL)
         .execute(&mut *conn)
         .await
@@ -187,9 +187,12 @@ impl Relay {
             .begin()
             .await
             .context("starting an outbox transaction")?;
-        let locked = sqlx::query_scalar!("SELECT pg_try_advisory_xact_lock($1) AS \"locked!\"", RELAY_LOCK)
-            .fetch_one(&mut *tx)
-            .await?;
+        let locked = sqlx::query_scalar!(
+            "SELECT pg_try_advisory_xact_lock($1) AS \"locked!\"",
+            RELAY_LOCK
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         if !locked {
             return Ok(Pass::Busy);
         }
@@ -215,10 +218,13 @@ impl Relay {
             }
         }
         if !published.is_empty() {
-            sqlx::query!("UPDATE outbox SET published_at = now() WHERE id = ANY($1)", &published)
-                .execute(&mut *tx)
-                .await
-                .context("marking events published")?;
+            sqlx::query!(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1)",
+                &published
+            )
+            .execute(&mut *tx)
+            .await
+            .context("marking events published")?;
         }
         tx.commit().await.context("committing the outbox pass")?;
         match failure {
@@ -234,7 +240,7 @@ impl Relay {
             retention as f64
         )
         .execute(&self.pool)
-            .await?;
+        .await?;
         Ok(())
     }
 }

@@ -1,19 +1,4 @@
-//! The auth service's settings, from the environment.
+//! The auth service's settings, from the environment: the common ones and
+//! `DATABASE_URL`, the users database.
 
-use common::config::{CommonSettings, ConfigError, required};
-
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub common: CommonSettings,
-    /// `DATABASE_URL`: the users database.
-    pub database_url: String,
-}
-
-impl Settings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self {
-            common: CommonSettings::from_env()?,
-            database_url: required("DATABASE_URL")?,
-        })
-    }
-}
+pub use common::config::DatabaseServiceSettings as Settings;

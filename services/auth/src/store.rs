@@ -29,12 +29,12 @@ pub(crate) async fn insert_user(
         password_hash
     )
     .execute(pool)
-        .await
-        .map_err(|e| {
-            on_constraint(e, "users_email_key", || {
-                ApiError::field("email", "Email in use")
-            })
-        })?;
+    .await
+    .map_err(|e| {
+        on_constraint(e, "users_email_key", || {
+            ApiError::field("email", "Email in use")
+        })
+    })?;
     Ok(id)
 }
 
@@ -44,8 +44,8 @@ pub(crate) async fn email_taken(pool: &PgPool, email: &str) -> anyhow::Result<bo
         email
     )
     .fetch_one(pool)
-        .await
-        .context("checking whether an email is taken")
+    .await
+    .context("checking whether an email is taken")
 }
 
 pub(crate) async fn find_by_email(pool: &PgPool, email: &str) -> anyhow::Result<Option<User>> {
@@ -55,6 +55,6 @@ pub(crate) async fn find_by_email(pool: &PgPool, email: &str) -> anyhow::Result<
         email
     )
     .fetch_optional(pool)
-        .await
-        .context("looking up a user by email")
+    .await
+    .context("looking up a user by email")
 }

@@ -1,1 +1,13 @@
-fn main() {}
+//! The orders service as a process: settings from the environment, JSON logs,
+//! and a graceful shutdown on SIGTERM or Ctrl-C.
+
+use anyhow::Context as _;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = &orders::config::Settings::from_env().context("invalid configuration")?;
+    common::lifecycle::run_service("orders", &settings.common, |lifecycle| async move {
+        orders::startup::build(settings, &lifecycle).await
+    })
+    .await
+}

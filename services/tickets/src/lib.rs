@@ -1,1 +1,14 @@
-//! The tickets service.
+//! The tickets service: sellers list and edit tickets; the service reserves
+//! and releases them as orders are created and cancelled, and publishes every
+//! change (ticket.created, ticket.updated) through its outbox.
+
+pub mod config;
+pub mod startup;
+
+mod domain;
+mod events;
+mod routes;
+mod store;
+
+/// The service's own migrations (the shared outbox/inbox ones run too).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

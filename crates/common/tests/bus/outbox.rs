@@ -238,3 +238,22 @@ async fn the_relay_sets_up_the_streams_itself_before_publishing() {
     assert!(published);
     assert_eq!(h.messages(Stream::Expiration).await.len(), 1);
 }
+
+#[tokio::test]
+async fn concurrent_stream_set_ups_by_separate_replicas_all_succeed() {
+    let prefix = common::testing::unique_prefix();
+    let mut replicas = Vec::new();
+    for _ in 0..8 {
+        let settings = common::testing::nats_settings(&prefix);
+        replicas.push(
+            common::bus::Bus::connect(&settings, "replica")
+                .await
+                .expect("connect"),
+        );
+    }
+
+    let results =
+        futures::future::join_all(replicas.iter().map(common::bus::Bus::ensure_streams)).await;
+
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use common::testing::{self, TestDatabase};
 
 /// The services that own a database, as `scripts/dev` lists them.
-const DATABASES: [&str; 1] = ["AUTH"];
+const DATABASES: [&str; 3] = ["AUTH", "TICKETS", "ORDERS"];
 
 pub(crate) struct Suite {
     pub(crate) base: String,

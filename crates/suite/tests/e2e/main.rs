@@ -3,4 +3,5 @@
 //! namespace, driven over HTTP through the ingress routes.
 
 mod helpers;
+mod purchase;
 mod users;

@@ -1,0 +1,183 @@
+//! `/api/orders`: reserve a ticket, list and read one's orders, cancel one.
+//! Every route needs a signed-in user; an order is visible only to its buyer.
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use chrono::{DateTime, SubsecRound as _, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use common::ApiError;
+use common::error::ApiResult;
+use common::events::OrderStatus;
+use common::extract::{Id, Json};
+use common::money::Cents;
+use common::session::CurrentUser;
+
+use crate::domain::{NewOrderBody, Order, Ticket};
+use crate::expiry;
+use crate::startup::AppState;
+use crate::store;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/orders", get(list).post(create))
+        .route("/api/orders/{id}", get(show).delete(cancel))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderResponse {
+    id: Uuid,
+    user_id: Uuid,
+    status: OrderStatus,
+    expires_at: DateTime<Utc>,
+    version: i64,
+    ticket: TicketResponse,
+}
+
+#[derive(Serialize)]
+struct TicketResponse {
+    id: Uuid,
+    title: String,
+    /// Rendered as a JSON number of currency units.
+    price: Cents,
+    version: i64,
+}
+
+impl From<Order> for OrderResponse {
+    fn from(order: Order) -> Self {
+        OrderResponse {
+            id: order.id,
+            user_id: order.user_id,
+            status: order.status,
+            expires_at: order.expires_at,
+            version: order.version,
+            ticket: TicketResponse {
+                id: order.ticket.id,
+                title: order.ticket.title,
+                price: order.ticket.price,
+                version: order.ticket.version,
+            },
+        }
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Json(body): Json<NewOrderBody>,
+) -> ApiResult<(StatusCode, Json<OrderResponse>)> {
+    let ticket_id = body.ticket_id()?;
+    // A ticket the replica has not heard of yet is unknown here, even if the
+    // tickets service has just created it: the buyer can retry in a moment.
+    let ticket: Ticket = store::find_ticket(&state.pool, ticket_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if ticket.user_id == user.id {
+        return Err(ApiError::BadRequest(
+            "You cannot buy your own ticket".into(),
+        ));
+    }
+    let order = Order {
+        id: Uuid::now_v7(),
+        user_id: user.id,
+        status: OrderStatus::Created,
+        expires_at: expires_at(state.order_expiration)?,
+        version: 0,
+        ticket,
+    };
+    if let Err(err) = store::create_order(&state.pool, &order).await {
+        // The holder may be a reservation past its time that nothing has
+        // cancelled yet: it is cancelled now and the ticket is free.
+        if !matches!(err, ApiError::BadRequest(_))
+            || expiry::expire_overdue(&state.pool, &[], Some(ticket_id)).await? == 0
+        {
+            return Err(err);
+        }
+        store::create_order(&state.pool, &order).await?;
+    }
+    tracing::info!(order_id = %order.id, ticket_id = %order.ticket.id, "order created");
+    Ok((StatusCode::CREATED, Json(order.into())))
+}
+
+/// Now plus the reservation length, to the millisecond: the response, the
+/// stored row and the event then carry the very same instant.
+fn expires_at(expiration: std::time::Duration) -> anyhow::Result<DateTime<Utc>> {
+    let expiration =
+        chrono::Duration::from_std(expiration).context("the order expiration is out of range")?;
+    Ok((Utc::now() + expiration).trunc_subsecs(3))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> ApiResult<Json<Vec<OrderResponse>>> {
+    let mut orders = store::orders_of(&state.pool, user.id).await?;
+    let overdue = overdue_ids(&orders);
+    if !overdue.is_empty() && expiry::expire_overdue(&state.pool, &overdue, None).await? > 0 {
+        orders = store::orders_of(&state.pool, user.id).await?;
+    }
+    Ok(Json(orders.into_iter().map(OrderResponse::from).collect()))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Id(id): Id,
+) -> ApiResult<Json<OrderResponse>> {
+    let mut order = store::find_order(&state.pool, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if order.user_id != user.id {
+        return Err(ApiError::Forbidden);
+    }
+    let overdue = overdue_ids(std::slice::from_ref(&order));
+    if !overdue.is_empty() && expiry::expire_overdue(&state.pool, &overdue, None).await? > 0 {
+        order = store::find_order(&state.pool, id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+    }
+    Ok(Json(order.into()))
+}
+
+/// The orders among `orders` still unpaid after their `expiresAt`.
+fn overdue_ids(orders: &[Order]) -> Vec<Uuid> {
+    let now = Utc::now();
+    orders
+        .iter()
+        .filter(|order| order.is_overdue(now))
+        .map(|order| order.id)
+        .collect()
+}
+
+/// Cancels the caller's order. Cancelling an already cancelled order changes
+/// nothing and emits nothing; a completed (paid) order cannot be cancelled.
+async fn cancel(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Id(id): Id,
+) -> ApiResult<StatusCode> {
+    let mut tx = state.pool.begin().await.context("starting a transaction")?;
+    let order = store::lock_order(&mut tx, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if order.user_id != user.id {
+        return Err(ApiError::Forbidden);
+    }
+    match order.status {
+        OrderStatus::Complete => Err(ApiError::BadRequest(
+            "Cannot cancel a completed order".into(),
+        )),
+        OrderStatus::Cancelled => Ok(StatusCode::NO_CONTENT),
+        OrderStatus::Created | OrderStatus::AwaitingPayment => {
+            let version = store::cancel_order(&mut tx, &order).await?;
+            tx.commit().await.context("committing a cancellation")?;
+            tracing::info!(order_id = %order.id, version, "order cancelled by its buyer");
+            Ok(StatusCode::NO_CONTENT)
+        }
+    }
+}

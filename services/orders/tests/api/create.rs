@@ -1,0 +1,201 @@
+//! `POST /api/orders`: a buyer reserves a ticket.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::events::{OrderCreated, OrderStatus, Stream};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{ORDER_EXPIRATION, User, error_fields, first_message, spawn_app};
+
+#[tokio::test]
+async fn reserving_a_ticket_returns_201_with_the_order_and_its_ticket() {
+    let app = spawn_app().await;
+    let seller = User::new();
+    let buyer = User::new();
+    let ticket = app.seed_ticket(seller.id, "Concert", 1550).await;
+    let before = Utc::now();
+
+    let response = app.post_order(&buyer, ticket).await;
+
+    let after = Utc::now();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json");
+    let id = body["id"].as_str().expect("an id");
+    assert!(Uuid::parse_str(id).is_ok(), "{id}");
+    assert_eq!(body["userId"], json!(buyer.id));
+    assert_eq!(body["status"], "created");
+    assert_eq!(body["version"], 0);
+    assert_eq!(
+        body["ticket"],
+        json!({"id": ticket, "title": "Concert", "price": 15.5, "version": 0})
+    );
+    let expires_at = body["expiresAt"].as_str().expect("expiresAt");
+    assert!(expires_at.ends_with('Z'), "UTC: {expires_at}");
+    let expires_at: DateTime<Utc> = expires_at.parse().expect("RFC 3339");
+    let expiration = chrono::Duration::from_std(ORDER_EXPIRATION).expect("duration");
+    let slack = chrono::Duration::seconds(1);
+    assert!(
+        expires_at >= before + expiration - slack && expires_at <= after + expiration + slack,
+        "{expires_at} is now + {ORDER_EXPIRATION:?}"
+    );
+    let keys: Vec<&String> = body.as_object().expect("object").keys().collect();
+    assert_eq!(
+        keys.len(),
+        6,
+        "id, userId, status, expiresAt, version, ticket: {keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_new_order_publishes_order_created_with_the_price_in_cents() {
+    let app = spawn_app().await;
+    let buyer = User::new();
+    let ticket = app.seed_ticket(Uuid::now_v7(), "Concert", 1550).await;
+
+    let response = app.post_order(&buyer, ticket).await;
+
+    let body: Value = response.json().await.expect("json");
+    let events = app.wait_for_published::<OrderCreated>(1).await;
+    assert_eq!(events.len(), 1);
+    let event = &events[0];
+    assert_eq!(event.id.to_string(), body["id"].as_str().expect("id"));
+    assert_eq!(event.version, 0);
+    assert_eq!(event.status, OrderStatus::Created);
+    assert_eq!(event.user_id, buyer.id);
+    assert_eq!(event.ticket.id, ticket);
+    assert_eq!(event.ticket.price, 1550);
+    let expires_at: DateTime<Utc> = body["expiresAt"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("expiresAt");
+    assert_eq!(
+        event.expires_at, expires_at,
+        "the event and the response agree"
+    );
+    let messages = app.messages(Stream::Orders).await;
+    assert!(
+        messages[0].headers.get("Nats-Msg-Id").is_some(),
+        "published through the outbox, with its event id"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_ticket_id_is_a_400_on_that_field() {
+    let app = spawn_app().await;
+
+    let response = app.post_order_body(Some(&User::new()), &json!({})).await;
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(error_fields(&body), vec!["ticketId"]);
+    assert_eq!(first_message(&body), "ticketId is required");
+}
+
+#[tokio::test]
+async fn a_ticket_id_that_is_not_a_uuid_is_a_400_on_that_field() {
+    let app = spawn_app().await;
+
+    for bad in [json!("not-an-id"), json!(42)] {
+        let response = app
+            .post_order_body(Some(&User::new()), &json!({"ticketId": bad}))
+            .await;
+
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(error_fields(&body), vec!["ticketId"], "{bad}");
+        assert_eq!(first_message(&body), "ticketId must be a valid id");
+    }
+}
+
+#[tokio::test]
+async fn a_ticket_unknown_to_the_replica_is_404() {
+    let app = spawn_app().await;
+
+    let response = app.post_order(&User::new(), Uuid::now_v7()).await;
+
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.count("SELECT count(*) FROM orders").await, 0);
+}
+
+#[tokio::test]
+async fn a_seller_cannot_buy_their_own_ticket() {
+    let app = spawn_app().await;
+    let seller = User::new();
+    let ticket = app.seed_ticket(seller.id, "Concert", 2000).await;
+
+    let response = app.post_order(&seller, ticket).await;
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(first_message(&body), "You cannot buy your own ticket");
+}
+
+#[tokio::test]
+async fn a_ticket_held_by_an_active_order_is_already_reserved() {
+    let app = spawn_app().await;
+    let ticket = app.ticket().await;
+    app.create_order(&User::new(), ticket).await;
+
+    let response = app.post_order(&User::new(), ticket).await;
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(first_message(&body), "Ticket is already reserved");
+    assert_eq!(app.count("SELECT count(*) FROM orders").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox").await,
+        1,
+        "the refused order enqueued nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_ticket_whose_order_was_cancelled_can_be_reserved_again() {
+    let app = spawn_app().await;
+    let buyer = User::new();
+    let ticket = app.ticket().await;
+    let first = app.create_order(&buyer, ticket).await;
+    app.delete(&format!("/api/orders/{first}"), Some(&buyer))
+        .await;
+
+    let response = app.post_order(&buyer, ticket).await;
+
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let events = app.wait_for_published::<OrderCreated>(2).await;
+    assert_eq!(events.len(), 2);
+}
+
+#[tokio::test]
+async fn a_ticket_listed_through_ticket_created_can_be_reserved() {
+    let app = spawn_app().await;
+    let seller = User::new();
+    let ticket = Uuid::now_v7();
+    app.publish(&common::events::TicketCreated(
+        common::events::TicketSnapshot {
+            id: ticket,
+            version: 0,
+            title: "Opera".into(),
+            price: 4200,
+            user_id: seller.id,
+            order_id: None,
+        },
+    ))
+    .await;
+    let known = common::testing::eventually(Duration::from_secs(10), || async {
+        app.count("SELECT count(*) FROM tickets").await == 1
+    })
+    .await;
+    assert!(known, "the replica heard of the ticket");
+
+    let response = app.post_order(&User::new(), ticket).await;
+
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(
+        body["ticket"],
+        json!({"id": ticket, "title": "Opera", "price": 42.0, "version": 0})
+    );
+}
