@@ -26,6 +26,11 @@ pub fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
+/// The Redis server tests use (`REDIS_URL`, default local).
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 /// A JetStream namespace no other test uses. The first call in a process
 /// also sweeps, in the background, the streams of test namespaces older than
 /// [`STALE_TEST_STREAMS`], so the shared server does not fill up with them.
@@ -298,6 +303,66 @@ pub fn new_user() -> crate::session::CurrentUser {
         id,
         email: format!("{}@test.com", id.simple()),
     }
+}
+
+/// Every message in `stream` of `bus`'s namespace, in stream order; none
+/// when the stream does not exist (yet).
+pub async fn stream_messages(
+    bus: &crate::bus::Bus,
+    stream: crate::events::Stream,
+) -> Vec<async_nats::jetstream::message::StreamMessage> {
+    let Ok(mut s) = bus.jetstream().get_stream(bus.name(stream.name())).await else {
+        return Vec::new();
+    };
+    let Ok(info) = s.info().await else {
+        return Vec::new();
+    };
+    let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+    let mut out = Vec::new();
+    for seq in first..=last {
+        if let Ok(m) = s.get_raw_message(seq).await {
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// The `E` events published in `bus`'s namespace, in stream order.
+pub async fn published<E: crate::events::Event>(bus: &crate::bus::Bus) -> Vec<E> {
+    let stream = crate::events::Stream::of(E::SUBJECT).expect("a stream holds the subject");
+    stream_messages(bus, stream)
+        .await
+        .iter()
+        .filter(|m| bus.unprefixed(m.subject.as_str()) == E::SUBJECT)
+        .map(|m| serde_json::from_slice(&m.payload).expect("a decodable event"))
+        .collect()
+}
+
+/// Waits (at most `wait`) until the outbox in `pool` has nothing left to
+/// publish.
+pub async fn outbox_settled(pool: &PgPool, wait: Duration) -> bool {
+    eventually(wait, || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(pool)
+            .await
+            .is_ok_and(|pending| pending == 0)
+    })
+    .await
+}
+
+/// Waits (at most `wait`) until at least `n` `E` events are in the stream
+/// and the outbox in `pool` is empty, and returns them all: a test then sees
+/// any extra event that should not have been published.
+pub async fn wait_for_published<E: crate::events::Event>(
+    bus: &crate::bus::Bus,
+    pool: &PgPool,
+    n: usize,
+    wait: Duration,
+) -> Vec<E> {
+    let reached = eventually(wait, || async { published::<E>(bus).await.len() >= n }).await;
+    assert!(reached, "{n} × {} published", E::SUBJECT);
+    assert!(outbox_settled(pool, wait).await, "the outbox settled");
+    published::<E>(bus).await
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! Runs every buytickets service in one process, on one port, with the same
 //! routes as the Kubernetes ingress (`/api/users` → auth, `/api/tickets` →
-//! tickets, `/api/orders` → orders). Each service keeps its own database
-//! (`<SERVICE>_DATABASE_URL`) and reaches the others only through NATS,
-//! exactly as when deployed; only the process boundary is gone.
+//! tickets, `/api/orders` → orders, `/api/payments` → payments; expiration
+//! has no routes). Each service keeps its own database
+//! (`<SERVICE>_DATABASE_URL`; expiration uses `REDIS_URL`) and reaches the
+//! others only through NATS, exactly as when deployed; only the process
+//! boundary is gone.
 //! `scripts/dev up` runs it.
 
 use anyhow::Context as _;
@@ -21,6 +23,10 @@ async fn main() -> anyhow::Result<()> {
         .context("invalid configuration")?;
     let orders = orders::config::Settings::from_env_with("ORDERS_DATABASE_URL")
         .context("invalid configuration")?;
+    let expiration =
+        expiration::config::Settings::from_env().context("invalid configuration")?;
+    let payments = payments::config::Settings::from_env_with("PAYMENTS_DATABASE_URL")
+        .context("invalid configuration")?;
     common::telemetry::init(common.log_format);
     let lifecycle = Lifecycle::new();
     lifecycle.cancel_on_signals();
@@ -35,6 +41,12 @@ async fn main() -> anyhow::Result<()> {
         orders::startup::build(&orders, &lifecycle)
             .await
             .context("starting orders")?,
+        expiration::startup::build(&expiration, &lifecycle)
+            .await
+            .context("starting expiration")?,
+        payments::startup::build(&payments, &lifecycle)
+            .await
+            .context("starting payments")?,
     ];
     let mut api = Router::new();
     let mut readiness = Readiness::new();

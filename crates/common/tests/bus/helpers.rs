@@ -36,20 +36,7 @@ impl Harness {
 
     /// Every message in `stream`, in stream order.
     pub(crate) async fn messages(&self, stream: Stream) -> Vec<StreamMessage> {
-        let mut s = self
-            .bus
-            .jetstream()
-            .get_stream(self.bus.name(stream.name()))
-            .await
-            .expect("stream exists");
-        let state = s.info().await.expect("stream info").state.clone();
-        let mut out = Vec::new();
-        for seq in state.first_sequence..=state.last_sequence {
-            if let Ok(m) = s.get_raw_message(seq).await {
-                out.push(m);
-            }
-        }
-        out
+        testing::stream_messages(&self.bus, stream).await
     }
 
     /// The `Nats-Msg-Id`s in `stream`, in stream order.

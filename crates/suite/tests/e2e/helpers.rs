@@ -4,9 +4,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::testing::{self, TestDatabase};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 
 /// The services that own a database, as `scripts/dev` lists them.
-const DATABASES: [&str; 3] = ["AUTH", "TICKETS", "ORDERS"];
+const DATABASES: [&str; 4] = ["AUTH", "TICKETS", "ORDERS", "PAYMENTS"];
 
 pub(crate) struct Suite {
     pub(crate) base: String,
@@ -22,11 +24,14 @@ impl Suite {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
+        let prefix = testing::unique_prefix();
         let mut command = Command::new(env!("CARGO_BIN_EXE_buytickets-suite"));
         command
             .env("PORT", port.to_string())
             .env("NATS_URL", testing::nats_url())
-            .env("NATS_PREFIX", testing::unique_prefix())
+            .env("NATS_PREFIX", &prefix)
+            .env("REDIS_URL", testing::redis_url())
+            .env("EXPIRATION_QUEUE", format!("{prefix}:expiration"))
             .env("JWT_KEY", testing::session_settings().key)
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
@@ -91,4 +96,87 @@ pub(crate) fn browser() -> reqwest::Client {
         .cookie_store(true)
         .build()
         .expect("client")
+}
+
+/// A new user, signed up, with the session in its cookie store.
+pub(crate) async fn signed_up(suite: &Suite, email: &str) -> reqwest::Client {
+    let client = browser();
+    let response = client
+        .post(suite.url("/api/users/signup"))
+        .json(&json!({"email": email, "password": "password1"}))
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    client
+}
+
+pub(crate) async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls `GET url` until `check` holds for its body (10 s at most).
+pub(crate) async fn wait_for(
+    client: &reqwest::Client,
+    url: String,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..500 {
+        last = client
+            .get(&url)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        if check(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{url} never satisfied the check; last body {last}");
+}
+
+/// Lists a ticket as `seller`; its id.
+pub(crate) async fn list_ticket(suite: &Suite, seller: &reqwest::Client, price: f64) -> String {
+    let (status, ticket) = json_of(
+        seller
+            .post(suite.url("/api/tickets"))
+            .json(&json!({"title": "Concert", "price": price}))
+            .send()
+            .await
+            .expect("create"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    ticket["id"].as_str().expect("id").to_string()
+}
+
+/// Reserves `ticket_id` as `buyer`, retrying while the orders service has
+/// not heard of the ticket yet; the order.
+pub(crate) async fn reserve(suite: &Suite, buyer: &reqwest::Client, ticket_id: &str) -> Value {
+    for _ in 0..250 {
+        let (status, body) = json_of(
+            buyer
+                .post(suite.url("/api/orders"))
+                .json(&json!({"ticketId": ticket_id}))
+                .send()
+                .await
+                .expect("reserve"),
+        )
+        .await;
+        if status == StatusCode::CREATED {
+            return body;
+        }
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "only 'not heard of yet' is retried: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the orders service never heard of ticket {ticket_id}");
 }

@@ -3,5 +3,6 @@
 //! namespace, driven over HTTP through the ingress routes.
 
 mod helpers;
+mod payment;
 mod purchase;
 mod users;

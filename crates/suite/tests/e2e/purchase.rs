@@ -1,46 +1,7 @@
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Suite, browser};
-
-async fn signed_up(suite: &Suite, email: &str) -> reqwest::Client {
-    let client = browser();
-    let response = client
-        .post(suite.url("/api/users/signup"))
-        .json(&json!({"email": email, "password": "password1"}))
-        .send()
-        .await
-        .expect("signup");
-    assert_eq!(response.status(), StatusCode::CREATED);
-    client
-}
-
-async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// Polls `GET path` until `check` holds for its body.
-async fn wait_for(client: &reqwest::Client, url: String, check: impl Fn(&Value) -> bool) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..500 {
-        last = client
-            .get(&url)
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .unwrap_or(Value::Null);
-        if check(&last) {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{url} never satisfied the check; last body {last}");
-}
+use crate::helpers::{Suite, json_of, list_ticket, reserve, signed_up, wait_for};
 
 #[tokio::test]
 async fn a_reservation_locks_the_ticket_until_cancelled_then_another_buyer_gets_the_edited_ticket()
@@ -50,44 +11,11 @@ async fn a_reservation_locks_the_ticket_until_cancelled_then_another_buyer_gets_
     let buyer = signed_up(&suite, "buyer@example.com").await;
     let second_buyer = signed_up(&suite, "second@example.com").await;
 
-    // The seller lists a ticket; the orders service hears of it.
-    let (status, ticket) = json_of(
-        seller
-            .post(suite.url("/api/tickets"))
-            .json(&json!({"title": "Concert", "price": 20}))
-            .send()
-            .await
-            .expect("create"),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{ticket}");
-    let ticket_id = ticket["id"].as_str().expect("id").to_string();
+    // The seller lists a ticket; a buyer reserves it once the orders
+    // service has heard of it.
+    let ticket_id = list_ticket(&suite, &seller, 20.0).await;
     let ticket_url = suite.url(&format!("/api/tickets/{ticket_id}"));
-
-    // A buyer reserves it (retrying while the orders replica catches up).
-    let mut reserved = None;
-    for _ in 0..250 {
-        let (status, body) = json_of(
-            buyer
-                .post(suite.url("/api/orders"))
-                .json(&json!({"ticketId": ticket_id}))
-                .send()
-                .await
-                .expect("reserve"),
-        )
-        .await;
-        if status == StatusCode::CREATED {
-            reserved = Some(body);
-            break;
-        }
-        assert_eq!(
-            status,
-            StatusCode::NOT_FOUND,
-            "only 'not heard of yet' is retried: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let order = reserved.expect("the buyer reserved the ticket");
+    let order = reserve(&suite, &buyer, &ticket_id).await;
     assert_eq!(order["status"], "created");
     assert_eq!(order["ticket"]["price"], json!(20.0));
     let order_id = order["id"].as_str().expect("order id").to_string();

@@ -185,50 +185,13 @@ impl TestApp {
 
     /// Every message in `stream`, in stream order.
     pub(crate) async fn messages(&self, stream: Stream) -> Vec<StreamMessage> {
-        let mut s = self
-            .bus
-            .jetstream()
-            .get_stream(self.bus.name(stream.name()))
-            .await
-            .expect("stream exists");
-        let state = s.info().await.expect("stream info").state.clone();
-        let mut out = Vec::new();
-        for seq in state.first_sequence..=state.last_sequence {
-            if let Ok(m) = s.get_raw_message(seq).await {
-                out.push(m);
-            }
-        }
-        out
+        testing::stream_messages(&self.bus, stream).await
     }
 
-    /// The `E` events the service published, in stream order.
-    pub(crate) async fn published<E: Event>(&self) -> Vec<E> {
-        let stream = Stream::of(E::SUBJECT).expect("a stream holds the subject");
-        self.messages(stream)
-            .await
-            .iter()
-            .filter(|m| self.bus.unprefixed(m.subject.as_str()) == E::SUBJECT)
-            .map(|m| serde_json::from_slice(&m.payload).expect("a decodable event"))
-            .collect()
-    }
-
-    /// Waits until the outbox has nothing left to publish.
-    pub(crate) async fn outbox_settled(&self) -> bool {
-        eventually(WAIT, || async {
-            self.count("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                .await
-                == 0
-        })
-        .await
-    }
-
-    /// Waits until exactly `n` `E` events are in the stream, the outbox is
-    /// empty, and returns them.
+    /// Waits until at least `n` `E` events are in the stream and the outbox
+    /// is empty, and returns them.
     pub(crate) async fn wait_for_published<E: Event>(&self, n: usize) -> Vec<E> {
-        let reached = eventually(WAIT, || async { self.published::<E>().await.len() >= n }).await;
-        assert!(reached, "{n} × {} published", E::SUBJECT);
-        assert!(self.outbox_settled().await, "the outbox settled");
-        self.published::<E>().await
+        testing::wait_for_published(&self.bus, &self.db.pool, n, WAIT).await
     }
 
     pub(crate) async fn count(&self, sql: &'static str) -> i64 {

@@ -143,25 +143,7 @@ impl TestApp {
     /// Every message in `stream`, in stream order (none while it does not
     /// exist yet).
     pub(crate) async fn messages(&self, stream: Stream) -> Vec<StreamMessage> {
-        let Ok(mut s) = self
-            .bus
-            .jetstream()
-            .get_stream(self.bus.name(stream.name()))
-            .await
-        else {
-            return Vec::new();
-        };
-        let state = s.info().await.expect("stream info").state.clone();
-        let mut out = Vec::new();
-        if state.messages == 0 {
-            return out;
-        }
-        for seq in state.first_sequence..=state.last_sequence {
-            if let Ok(m) = s.get_raw_message(seq).await {
-                out.push(m);
-            }
-        }
-        out
+        testing::stream_messages(&self.bus, stream).await
     }
 
     /// The payloads published on `subject` (unprefixed), in order.

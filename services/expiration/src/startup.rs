@@ -1,0 +1,48 @@
+//! Builds the expiration service: the NATS bus, the Redis job queue, the
+//! `order.created` listener that fills the queue, the worker that empties it,
+//! and the readiness checks. There is no API beyond the health probes.
+
+use axum::Router;
+use common::bus::Bus;
+use common::health::Readiness;
+use common::lifecycle::{Lifecycle, Service};
+use common::listener::ListenerOptions;
+
+use crate::SERVICE;
+use crate::config::Settings;
+use crate::events::OrderCreatedListener;
+use crate::jobs::ExpirationJobs;
+
+/// Starts the listener and the worker on `lifecycle` and returns the
+/// service's (empty) routes and readiness checks. Neither Redis nor NATS
+/// has to be up: both are connected in the background, and `/readyz` says
+/// whether they answer.
+pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result<Service> {
+    let bus = Bus::connect(&settings.common.nats, SERVICE).await?;
+    let jobs = ExpirationJobs::new(&settings.redis_url, &settings.queue)?;
+
+    let (worker_jobs, worker_bus) = (jobs.clone(), bus.clone());
+    lifecycle.spawn(|shutdown| crate::worker::run(worker_jobs, worker_bus, shutdown));
+
+    let listener = OrderCreatedListener::new(jobs.clone());
+    let listener_bus = bus.clone();
+    lifecycle.spawn(|shutdown| {
+        common::listener::run(
+            listener_bus,
+            SERVICE.into(),
+            listener,
+            ListenerOptions::default(),
+            shutdown,
+        )
+    });
+
+    Ok(Service {
+        api: Router::new(),
+        readiness: Readiness::new()
+            .check("redis", move || {
+                let jobs = jobs.clone();
+                async move { jobs.ping().await.map_err(|e| format!("{e:#}")) }
+            })
+            .nats("nats", bus.client().clone()),
+    })
+}

@@ -1,0 +1,161 @@
+//! The payments service's settings, from the environment.
+
+use common::config::{CommonSettings, ConfigError, optional, required};
+
+/// Everything the payments service is configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Port, NATS, sessions, logs and shutdown, as every service has them.
+    pub common: CommonSettings,
+    /// `DATABASE_URL`: the payments database (payments and the orders replica).
+    pub database_url: String,
+    pub stripe: StripeSettings,
+}
+
+/// Stripe's API base when `STRIPE_API_BASE` is not set.
+pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com/";
+
+/// How the service reaches Stripe. Without a secret key it charges through
+/// a simulated provider that honours Stripe's test tokens.
+#[derive(Clone)]
+pub struct StripeSettings {
+    /// `STRIPE_SECRET_KEY`, optional: `sk_live_…` or `sk_test_…`.
+    pub secret_key: Option<String>,
+    /// `STRIPE_API_BASE`, default `https://api.stripe.com/`; always ends with
+    /// `/`. Tests point it at a local stub of Stripe's API.
+    pub api_base: String,
+    /// `STRIPE_CURRENCY`, default `usd`: the ISO code, lower case, that every
+    /// order's price is charged in.
+    pub currency: String,
+    /// `STRIPE_WEBHOOK_SECRET`, optional: the `whsec_…` signing secret of the
+    /// webhook endpoint. Without it the webhook route answers 503.
+    pub webhook_secret: Option<String>,
+}
+
+impl std::fmt::Debug for StripeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("StripeSettings")
+            .field("secret_key", &redacted(&self.secret_key))
+            .field("api_base", &self.api_base)
+            .field("currency", &self.currency)
+            .field("webhook_secret", &redacted(&self.webhook_secret))
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Reads and validates the settings; the error names the variable at fault.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_with("DATABASE_URL")
+    }
+
+    /// As [`Settings::from_env`], reading the database URL from
+    /// `database_variable` instead: the all-in-one local runner gives each
+    /// service its own (`PAYMENTS_DATABASE_URL`, …).
+    pub fn from_env_with(database_variable: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonSettings::from_env()?,
+            database_url: required(database_variable)?,
+            stripe: StripeSettings::from_env()?,
+        })
+    }
+}
+
+impl StripeSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let secret_key = non_empty(optional("STRIPE_SECRET_KEY", String::new())?);
+        let webhook_secret = non_empty(optional("STRIPE_WEBHOOK_SECRET", String::new())?);
+        Ok(Self {
+            secret_key,
+            api_base: api_base(
+                "STRIPE_API_BASE",
+                &optional("STRIPE_API_BASE", DEFAULT_STRIPE_API_BASE.to_string())?,
+            )?,
+            currency: currency(
+                "STRIPE_CURRENCY",
+                &optional("STRIPE_CURRENCY", "usd".to_string())?,
+            )?,
+            webhook_secret,
+        })
+    }
+}
+
+fn non_empty(value: String) -> Option<String> {
+    Some(value).filter(|v| !v.is_empty())
+}
+
+/// An `http(s)://` URL, with the trailing `/` the client appends `v1/…` to.
+fn api_base(name: &str, value: &str) -> Result<String, ConfigError> {
+    if !(value.starts_with("https://") || value.starts_with("http://")) {
+        return Err(ConfigError::invalid(
+            name,
+            value,
+            "expected an http:// or https:// URL",
+        ));
+    }
+    Ok(if value.ends_with('/') {
+        value.to_string()
+    } else {
+        format!("{value}/")
+    })
+}
+
+/// A three-letter ISO currency code, as Stripe writes it (lower case).
+fn currency(name: &str, value: &str) -> Result<String, ConfigError> {
+    let code = value.to_ascii_lowercase();
+    if code.len() != 3 || !code.chars().all(|c| c.is_ascii_lowercase()) {
+        return Err(ConfigError::invalid(
+            name,
+            value,
+            "expected a three-letter currency code such as usd",
+        ));
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_base_gets_a_trailing_slash() {
+        assert_eq!(
+            api_base("STRIPE_API_BASE", "http://127.0.0.1:9000").ok(),
+            Some("http://127.0.0.1:9000/".into())
+        );
+        assert_eq!(
+            api_base("STRIPE_API_BASE", DEFAULT_STRIPE_API_BASE).ok(),
+            Some(DEFAULT_STRIPE_API_BASE.into())
+        );
+    }
+
+    #[test]
+    fn an_api_base_that_is_not_a_url_is_rejected_with_the_variable_named() {
+        let err = api_base("STRIPE_API_BASE", "api.stripe.com").expect_err("invalid");
+        assert!(err.to_string().contains("STRIPE_API_BASE"), "{err}");
+    }
+
+    #[test]
+    fn currencies_are_three_letters_in_lower_case() {
+        assert_eq!(currency("STRIPE_CURRENCY", "EUR").ok(), Some("eur".into()));
+        for bad in ["euro", "u$d", ""] {
+            assert!(currency("STRIPE_CURRENCY", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_the_secrets() {
+        let settings = StripeSettings {
+            secret_key: Some("sk_test_secret".into()),
+            api_base: DEFAULT_STRIPE_API_BASE.into(),
+            currency: "usd".into(),
+            webhook_secret: Some("whsec_secret".into()),
+        };
+        let text = format!("{settings:?}");
+        assert!(
+            !text.contains("sk_test_secret") && !text.contains("whsec_secret"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! `POST /api/payments/webhook`: Stripe tells us how payments ended. Signed
+//! (see `signature`), delivered at least once, in any order.
+//!
+//! - `payment_intent.succeeded` settles the charge like the payment route
+//!   does: the order is paid (`payment.created`) unless it was paid or
+//!   cancelled meanwhile, in which case the charge is refunded. This is how
+//!   a charge that was still processing, or whose answer the route lost,
+//!   still completes its order.
+//! - `payment_intent.payment_failed` marks a pending payment failed; the
+//!   order stays payable.
+//!
+//! Other event types are acknowledged and ignored. An event id seen before
+//! is acknowledged without effect; every effect is idempotent as well, so
+//! two concurrent deliveries of one event do no harm.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use common::ApiError;
+use common::error::ApiResult;
+
+use crate::billing::{self, Charged};
+use crate::signature;
+use crate::startup::AppState;
+use crate::store;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/api/payments/webhook", post(receive))
+}
+
+/// The parts of a Stripe event this service reads.
+#[derive(Debug, Deserialize)]
+struct StripeEvent {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    data: EventData,
+}
+
+#[derive(Debug, Deserialize)]
+struct EventData {
+    object: Value,
+}
+
+/// The parts of a PaymentIntent this service reads.
+#[derive(Debug, Deserialize)]
+struct Intent {
+    id: String,
+    amount: i64,
+    currency: String,
+    #[serde(default)]
+    metadata: HashMap<String, String>,
+    #[serde(default)]
+    last_payment_error: Option<LastPaymentError>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LastPaymentError {
+    message: Option<String>,
+}
+
+impl Intent {
+    fn metadata_id(&self, key: &str) -> Option<Uuid> {
+        self.metadata.get(key).and_then(|v| Uuid::parse_str(v).ok())
+    }
+}
+
+async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(secret) = state.webhook_secret.clone() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"errors": [{
+                "message": "Stripe webhooks are not configured here: STRIPE_WEBHOOK_SECRET is not set"
+            }]})),
+        )
+            .into_response();
+    };
+    match handle(&state, &secret, &headers, &body).await {
+        Ok(answer) => axum::Json(answer).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    secret: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<Value> {
+    let header = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    signature::verify(header, body, secret, chrono::Utc::now().timestamp()).map_err(|e| {
+        tracing::warn!(reason = e.message(), "webhook refused");
+        ApiError::BadRequest(e.message().into())
+    })?;
+    let event: StripeEvent = serde_json::from_slice(body)
+        .map_err(|_| ApiError::BadRequest("Malformed webhook event".into()))?;
+    if store::webhook_event_seen(&state.pool, &event.id).await? {
+        tracing::debug!(event_id = %event.id, "webhook event seen before; ignored");
+        return Ok(json!({"received": true, "duplicate": true}));
+    }
+    match event.kind.as_str() {
+        "payment_intent.succeeded" => intent_succeeded(state, intent_of(&event)?).await?,
+        "payment_intent.payment_failed" => intent_failed(state, intent_of(&event)?).await?,
+        other => tracing::debug!(event_id = %event.id, kind = other, "webhook event ignored"),
+    }
+    store::record_webhook_event(&state.pool, &event.id, &event.kind).await?;
+    Ok(json!({"received": true}))
+}
+
+fn intent_of(event: &StripeEvent) -> ApiResult<Intent> {
+    serde_json::from_value(event.data.object.clone())
+        .map_err(|_| ApiError::BadRequest("Malformed payment intent in webhook event".into()))
+}
+
+async fn intent_succeeded(state: &AppState, intent: Intent) -> ApiResult<()> {
+    let known =
+        store::find_payment_for_intent(&state.pool, intent.metadata_id("paymentId"), &intent.id)
+            .await?;
+    let charged = match (known, intent.metadata_id("orderId")) {
+        (Some(payment), _) => Charged::Payment {
+            id: payment.id,
+            order_id: payment.order_id,
+        },
+        (None, Some(order_id)) => Charged::Untracked {
+            order_id,
+            amount: intent.amount,
+            currency: &intent.currency,
+        },
+        (None, None) => {
+            tracing::info!(intent_id = %intent.id, "succeeded intent names no order; ignored");
+            return Ok(());
+        }
+    };
+    let settlement =
+        billing::settle_success(&state.pool, &state.provider, charged, &intent.id).await?;
+    tracing::info!(intent_id = %intent.id, ?settlement, "payment_intent.succeeded settled");
+    Ok(())
+}
+
+async fn intent_failed(state: &AppState, intent: Intent) -> ApiResult<()> {
+    let Some(payment) =
+        store::find_payment_for_intent(&state.pool, intent.metadata_id("paymentId"), &intent.id)
+            .await?
+    else {
+        return Ok(());
+    };
+    let message = intent
+        .last_payment_error
+        .and_then(|e| e.message)
+        .unwrap_or_else(|| "The payment failed".into());
+    if store::fail_pending_payment(&state.pool, payment.id, &message, Some(&intent.id)).await? {
+        tracing::info!(order_id = %payment.order_id, payment_id = %payment.id, %message, "payment failed; the order stays payable");
+    }
+    Ok(())
+}
