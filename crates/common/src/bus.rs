@@ -23,6 +23,8 @@ pub struct Bus {
     client: async_nats::Client,
     js: jetstream::Context,
     prefix: String,
+    /// Copies of each stream a JetStream cluster keeps.
+    stream_replicas: usize,
 }
 
 impl Bus {
@@ -36,7 +38,9 @@ impl Bus {
             .connect(settings.url.as_str())
             .await
             .with_context(|| format!("connecting to NATS at {}", settings.url))?;
-        Ok(Self::with_client(client, &settings.prefix))
+        let mut bus = Self::with_client(client, &settings.prefix);
+        bus.stream_replicas = settings.stream_replicas;
+        Ok(bus)
     }
 
     pub fn with_client(client: async_nats::Client, prefix: &str) -> Self {
@@ -46,6 +50,7 @@ impl Bus {
             client,
             js,
             prefix: prefix.to_string(),
+            stream_replicas: 1,
         }
     }
 
@@ -96,6 +101,7 @@ impl Bus {
                 subjects: vec![self.subject(s.subjects())],
                 storage: stream::StorageType::File,
                 duplicate_window: DUPLICATE_WINDOW,
+                num_replicas: self.stream_replicas,
                 ..Default::default()
             };
             let name = config.name.clone();

@@ -94,6 +94,10 @@ pub struct NatsSettings {
     /// `NATS_PREFIX`, default empty. Prefixes every subject, stream and
     /// consumer, so that several deployments (or tests) share one server.
     pub prefix: String,
+    /// `NATS_STREAM_REPLICAS`, default 1: how many servers of a JetStream
+    /// cluster keep a copy of each stream (3 in a 3-server cluster, so that
+    /// losing a server loses no event). At most 5.
+    pub stream_replicas: usize,
 }
 
 /// Session token settings shared by every service that reads the cookie.
@@ -184,9 +188,18 @@ pub fn nats_from_env() -> Result<NatsSettings, ConfigError> {
             "only letters, digits, '_' and '-' are allowed",
         ));
     }
+    let stream_replicas: usize = optional("NATS_STREAM_REPLICAS", 1)?;
+    if !(1..=5).contains(&stream_replicas) {
+        return Err(ConfigError::invalid(
+            "NATS_STREAM_REPLICAS",
+            &stream_replicas.to_string(),
+            "must be between 1 and 5",
+        ));
+    }
     Ok(NatsSettings {
         url: optional("NATS_URL", "nats://127.0.0.1:4222".to_string())?,
         prefix,
+        stream_replicas,
     })
 }
 

@@ -96,6 +96,7 @@ pub fn nats_settings(prefix: &str) -> NatsSettings {
     NatsSettings {
         url: nats_url(),
         prefix: prefix.to_string(),
+        stream_replicas: 1,
     }
 }
 

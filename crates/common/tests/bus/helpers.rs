@@ -24,10 +24,8 @@ impl Harness {
 
     pub(crate) async fn with_nats(url: &str) -> Harness {
         let db = TestDatabase::create(&TEST_MIGRATIONS).await;
-        let settings = common::config::NatsSettings {
-            url: url.to_string(),
-            prefix: testing::unique_prefix(),
-        };
+        let mut settings = testing::nats_settings(&testing::unique_prefix());
+        settings.url = url.to_string();
         let bus = Bus::connect(&settings, "bus-tests")
             .await
             .expect("NATS reachable");

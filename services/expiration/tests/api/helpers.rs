@@ -8,7 +8,6 @@ use apalis::prelude::Status;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use common::bus::Bus;
-use common::config::NatsSettings;
 use common::events::{
     Event as _, ExpirationComplete, OrderCreated, OrderStatus, OrderTicket, Stream,
 };
@@ -56,10 +55,7 @@ impl Harness {
     pub(crate) async fn on_nats(nats_url: String) -> Harness {
         let prefix = testing::unique_prefix();
         let mut common = testing::common_settings(&prefix);
-        common.nats = NatsSettings {
-            url: nats_url,
-            prefix: prefix.clone(),
-        };
+        common.nats.url = nats_url;
         let settings = Settings {
             common,
             redis_url: testing::redis_url(),
