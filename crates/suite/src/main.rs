@@ -1,7 +1,7 @@
 //! Runs every buytickets service in one process, on one port, with the same
 //! routes as the Kubernetes ingress (`/api/users` → auth, `/api/tickets` →
-//! tickets, `/api/orders` → orders, `/api/payments` → payments; expiration
-//! has no routes). Each service keeps its own database
+//! tickets, `/api/orders` → orders, `/api/payments` → payments, `/` → web;
+//! expiration has no routes). Each service keeps its own database
 //! (`<SERVICE>_DATABASE_URL`; expiration uses `REDIS_URL`) and reaches the
 //! others only through NATS, exactly as when deployed; only the process
 //! boundary is gone.
@@ -23,9 +23,14 @@ async fn main() -> anyhow::Result<()> {
         .context("invalid configuration")?;
     let orders = orders::config::Settings::from_env_with("ORDERS_DATABASE_URL")
         .context("invalid configuration")?;
-    let expiration =
-        expiration::config::Settings::from_env().context("invalid configuration")?;
+    let expiration = expiration::config::Settings::from_env().context("invalid configuration")?;
     let payments = payments::config::Settings::from_env_with("PAYMENTS_DATABASE_URL")
+        .context("invalid configuration")?;
+    // The pages call the APIs on this same port unless API_URL says otherwise.
+    let own_origin: web::config::Url = format!("http://127.0.0.1:{port}")
+        .parse()
+        .context("the suite's own URL")?;
+    let web = web::config::Settings::from_env_with_api_url(&own_origin)
         .context("invalid configuration")?;
     common::telemetry::init(common.log_format);
     let lifecycle = Lifecycle::new();
@@ -47,6 +52,9 @@ async fn main() -> anyhow::Result<()> {
         payments::startup::build(&payments, &lifecycle)
             .await
             .context("starting payments")?,
+        web::startup::build(&web, &lifecycle)
+            .await
+            .context("starting web")?,
     ];
     let mut api = Router::new();
     let mut readiness = Readiness::new();
