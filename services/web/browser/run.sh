@@ -14,7 +14,13 @@ if [[ -z "${BASE_URL:-}" ]]; then
   exit 2
 fi
 
-if [[ ! -x /usr/bin/chromium ]]; then
+# CHROMIUM names another Chromium-based browser (CI runners ship Chrome); by default the
+# Debian package is used, and installed when missing.
+if [[ -n "${CHROMIUM:-}" && ! -x "$CHROMIUM" ]]; then
+  echo "CHROMIUM=$CHROMIUM is not an executable" >&2
+  exit 2
+fi
+if [[ -z "${CHROMIUM:-}" && ! -x /usr/bin/chromium ]]; then
   echo "installing chromium (Debian package)" >&2
   sudo_=""
   if [[ "$(id -u)" != 0 ]]; then sudo_="sudo"; fi
