@@ -139,6 +139,15 @@ pub struct CommonSettings {
 pub const MIN_JWT_KEY_LEN: usize = 32;
 
 impl CommonSettings {
+    /// The part of the settings that runs the process (port, logs, drain).
+    pub fn process(&self) -> crate::lifecycle::ProcessSettings {
+        crate::lifecycle::ProcessSettings {
+            port: self.port,
+            log_format: self.log_format,
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             port: optional("PORT", 3000)?,

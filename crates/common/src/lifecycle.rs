@@ -129,14 +129,23 @@ impl Service {
     }
 }
 
-/// The whole life of a service process: JSON or text logs as configured,
+/// What a service process needs to run: where it listens, how it logs, and
+/// how long its shutdown may drain.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessSettings {
+    pub port: u16,
+    pub log_format: crate::config::LogFormat,
+    pub shutdown_timeout: Duration,
+}
+
+/// The whole life of a service process: logs in `settings.log_format`,
 /// shutdown on SIGTERM or Ctrl-C, `build` (which connects, migrates and
 /// starts the background tasks on the lifecycle it is given), then serving
 /// on `settings.port` until shutdown and draining for at most
 /// `settings.shutdown_timeout`. Every service binary's `main` is this call.
 pub async fn run_service<F, Fut>(
     name: &str,
-    settings: &crate::config::CommonSettings,
+    settings: ProcessSettings,
     build: F,
 ) -> anyhow::Result<()>
 where

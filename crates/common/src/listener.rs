@@ -118,6 +118,19 @@ pub fn consumer_name(service: &str, subject: &str) -> String {
     format!("{service}-{}", subject.replace('.', "-"))
 }
 
+/// Runs `listener` as `service`'s durable consumer, with the default
+/// options, as a background task of `lifecycle`: every service starts its
+/// listeners this way.
+pub fn spawn<L: Listener>(
+    lifecycle: &crate::lifecycle::Lifecycle,
+    bus: &Bus,
+    service: &str,
+    listener: L,
+) {
+    let (bus, service) = (bus.clone(), service.to_string());
+    lifecycle.spawn(|shutdown| run(bus, service, listener, ListenerOptions::default(), shutdown));
+}
+
 /// Consumes `L::Event` as `service` until `shutdown`. Retries the set-up
 /// while NATS is unreachable; the message in hand when shutdown comes is
 /// finished (handled and acknowledged) before returning.

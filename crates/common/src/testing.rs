@@ -306,6 +306,29 @@ pub fn new_user() -> crate::session::CurrentUser {
     }
 }
 
+/// A signed-in user for API tests: a new user and the `Cookie` header value
+/// of their session (sessions are stateless: no auth service is needed).
+pub struct TestUser {
+    pub id: Uuid,
+    pub cookie: String,
+}
+
+impl TestUser {
+    pub fn new() -> TestUser {
+        let user = new_user();
+        TestUser {
+            id: user.id,
+            cookie: session_cookie(&user),
+        }
+    }
+}
+
+impl Default for TestUser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Every message in `stream` of `bus`'s namespace, in stream order; none
 /// when the stream does not exist (yet).
 pub async fn stream_messages(

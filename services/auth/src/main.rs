@@ -6,7 +6,7 @@ use anyhow::Context as _;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = &auth::config::Settings::from_env().context("invalid configuration")?;
-    common::lifecycle::run_service("auth", &settings.common, |lifecycle| async move {
+    common::lifecycle::run_service("auth", settings.common.process(), |lifecycle| async move {
         auth::startup::build(settings, &lifecycle).await
     })
     .await

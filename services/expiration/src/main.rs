@@ -6,8 +6,10 @@ use anyhow::Context as _;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = &expiration::config::Settings::from_env().context("invalid configuration")?;
-    common::lifecycle::run_service("expiration", &settings.common, |lifecycle| async move {
-        expiration::startup::build(settings, &lifecycle).await
-    })
+    common::lifecycle::run_service(
+        "expiration",
+        settings.common.process(),
+        |lifecycle| async move { expiration::startup::build(settings, &lifecycle).await },
+    )
     .await
 }

@@ -6,7 +6,7 @@ use axum::Router;
 use common::bus::Bus;
 use common::health::Readiness;
 use common::lifecycle::{Lifecycle, Service};
-use common::listener::ListenerOptions;
+use common::listener;
 
 use crate::SERVICE;
 use crate::config::Settings;
@@ -24,17 +24,12 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
     let (worker_jobs, worker_bus) = (jobs.clone(), bus.clone());
     lifecycle.spawn(|shutdown| crate::worker::run(worker_jobs, worker_bus, shutdown));
 
-    let listener = OrderCreatedListener::new(jobs.clone());
-    let listener_bus = bus.clone();
-    lifecycle.spawn(|shutdown| {
-        common::listener::run(
-            listener_bus,
-            SERVICE.into(),
-            listener,
-            ListenerOptions::default(),
-            shutdown,
-        )
-    });
+    listener::spawn(
+        lifecycle,
+        &bus,
+        SERVICE,
+        OrderCreatedListener::new(jobs.clone()),
+    );
 
     Ok(Service {
         api: Router::new(),

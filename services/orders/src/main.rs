@@ -6,8 +6,10 @@ use anyhow::Context as _;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = &orders::config::Settings::from_env().context("invalid configuration")?;
-    common::lifecycle::run_service("orders", &settings.common, |lifecycle| async move {
-        orders::startup::build(settings, &lifecycle).await
-    })
+    common::lifecycle::run_service(
+        "orders",
+        settings.common.process(),
+        |lifecycle| async move { orders::startup::build(settings, &lifecycle).await },
+    )
     .await
 }

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use common::bus::Bus;
 use common::health::Readiness;
 use common::lifecycle::{Lifecycle, Service};
-use common::listener::{Listener, ListenerOptions};
+use common::listener;
 use common::outbox::{Relay, RelayOptions};
 use common::session::Sessions;
 
@@ -45,14 +45,30 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
     let relay = Relay::new(pool.clone(), bus.clone(), RelayOptions::default());
     lifecycle.spawn(|shutdown| relay.run(shutdown));
 
-    listen(lifecycle, &bus, TicketCreatedListener::new(pool.clone()));
-    listen(lifecycle, &bus, TicketUpdatedListener::new(pool.clone()));
-    listen(
+    listener::spawn(
         lifecycle,
         &bus,
+        SERVICE,
+        TicketCreatedListener::new(pool.clone()),
+    );
+    listener::spawn(
+        lifecycle,
+        &bus,
+        SERVICE,
+        TicketUpdatedListener::new(pool.clone()),
+    );
+    listener::spawn(
+        lifecycle,
+        &bus,
+        SERVICE,
         ExpirationCompleteListener::new(pool.clone()),
     );
-    listen(lifecycle, &bus, PaymentCreatedListener::new(pool.clone()));
+    listener::spawn(
+        lifecycle,
+        &bus,
+        SERVICE,
+        PaymentCreatedListener::new(pool.clone()),
+    );
 
     let sweep = settings.sweep;
     let sweep_pool = pool.clone();
@@ -69,18 +85,4 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
             .postgres("orders-database", pool)
             .nats("nats", bus.client().clone()),
     })
-}
-
-/// Runs `listener` as this service's durable consumer until shutdown.
-fn listen<L: Listener>(lifecycle: &Lifecycle, bus: &Bus, listener: L) {
-    let bus = bus.clone();
-    lifecycle.spawn(|shutdown| {
-        common::listener::run(
-            bus,
-            SERVICE.into(),
-            listener,
-            ListenerOptions::default(),
-            shutdown,
-        )
-    });
 }

@@ -6,8 +6,10 @@ use anyhow::Context as _;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = &payments::config::Settings::from_env().context("invalid configuration")?;
-    common::lifecycle::run_service("payments", &settings.common, |lifecycle| async move {
-        payments::startup::build(settings, &lifecycle).await
-    })
+    common::lifecycle::run_service(
+        "payments",
+        settings.common.process(),
+        |lifecycle| async move { payments::startup::build(settings, &lifecycle).await },
+    )
     .await
 }

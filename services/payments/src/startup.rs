@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use common::bus::Bus;
 use common::health::Readiness;
 use common::lifecycle::{Lifecycle, Service};
-use common::listener::{Listener, ListenerOptions};
+use common::listener;
 use common::outbox::{Relay, RelayOptions};
 use common::session::Sessions;
 
@@ -61,10 +61,16 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
     let relay = Relay::new(pool.clone(), bus.clone(), RelayOptions::default());
     lifecycle.spawn(|shutdown| relay.run(shutdown));
 
-    listen(lifecycle, &bus, OrderCreatedListener::new(pool.clone()));
-    listen(
+    listener::spawn(
         lifecycle,
         &bus,
+        SERVICE,
+        OrderCreatedListener::new(pool.clone()),
+    );
+    listener::spawn(
+        lifecycle,
+        &bus,
+        SERVICE,
         OrderCancelledListener::new(pool.clone(), provider.clone()),
     );
     {
@@ -85,18 +91,4 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
             .postgres("payments-database", pool)
             .nats("nats", bus.client().clone()),
     })
-}
-
-/// Runs `listener` as this service's durable consumer until shutdown.
-fn listen<L: Listener>(lifecycle: &Lifecycle, bus: &Bus, listener: L) {
-    let bus = bus.clone();
-    lifecycle.spawn(|shutdown| {
-        common::listener::run(
-            bus,
-            SERVICE.into(),
-            listener,
-            ListenerOptions::default(),
-            shutdown,
-        )
-    });
 }

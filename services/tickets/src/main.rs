@@ -6,8 +6,10 @@ use anyhow::Context as _;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = &tickets::config::Settings::from_env().context("invalid configuration")?;
-    common::lifecycle::run_service("tickets", &settings.common, |lifecycle| async move {
-        tickets::startup::build(settings, &lifecycle).await
-    })
+    common::lifecycle::run_service(
+        "tickets",
+        settings.common.process(),
+        |lifecycle| async move { tickets::startup::build(settings, &lifecycle).await },
+    )
     .await
 }

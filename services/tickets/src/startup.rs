@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use common::bus::Bus;
 use common::health::Readiness;
 use common::lifecycle::{Lifecycle, Service};
-use common::listener::{self, ListenerOptions};
+use common::listener;
 use common::outbox::{Relay, RelayOptions};
 use common::session::Sessions;
 
@@ -40,26 +40,18 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
     let relay = Relay::new(pool.clone(), bus.clone(), RelayOptions::default());
     lifecycle.spawn(|shutdown| relay.run(shutdown));
 
-    let created = OrderCreatedListener::new(pool.clone());
-    lifecycle.spawn(|shutdown| {
-        listener::run(
-            bus.clone(),
-            SERVICE.into(),
-            created,
-            ListenerOptions::default(),
-            shutdown,
-        )
-    });
-    let cancelled = OrderCancelledListener::new(pool.clone());
-    lifecycle.spawn(|shutdown| {
-        listener::run(
-            bus.clone(),
-            SERVICE.into(),
-            cancelled,
-            ListenerOptions::default(),
-            shutdown,
-        )
-    });
+    listener::spawn(
+        lifecycle,
+        &bus,
+        SERVICE,
+        OrderCreatedListener::new(pool.clone()),
+    );
+    listener::spawn(
+        lifecycle,
+        &bus,
+        SERVICE,
+        OrderCancelledListener::new(pool.clone()),
+    );
 
     let state = AppState {
         pool: pool.clone(),

@@ -10,7 +10,6 @@ use bytes::Bytes;
 use common::bus::Bus;
 use common::events::{Event, Stream};
 use common::lifecycle::Lifecycle;
-use common::session::CurrentUser;
 use common::testing::{self, TestDatabase, TestServer, eventually};
 use orders::config::SweepSettings;
 use serde_json::{Value, json};
@@ -73,20 +72,7 @@ pub(crate) async fn spawn_app_with(order_expiration: Duration, sweep: SweepSetti
 }
 
 /// A signed-in user: stateless sessions need no auth service.
-pub(crate) struct User {
-    pub(crate) id: Uuid,
-    cookie: String,
-}
-
-impl User {
-    pub(crate) fn new() -> User {
-        let user: CurrentUser = testing::new_user();
-        User {
-            id: user.id,
-            cookie: testing::session_cookie(&user),
-        }
-    }
-}
+pub(crate) use common::testing::TestUser as User;
 
 impl TestApp {
     pub(crate) fn url(&self, path: &str) -> String {

@@ -12,7 +12,6 @@ use bytes::Bytes;
 use common::bus::Bus;
 use common::events::{Event, OrderCancelled, Stream, TicketRef};
 use common::lifecycle::Lifecycle;
-use common::session::CurrentUser;
 use common::testing::{self, TestDatabase, TestServer, eventually};
 use payments::config::{Settings, StripeSettings};
 use payments::provider::{PaymentProvider, StripeProvider};
@@ -100,20 +99,7 @@ async fn spawn_with(stripe_settings: StripeSettings, stripe: MockServer) -> Test
 }
 
 /// A signed-in user: stateless sessions need no auth service.
-pub(crate) struct User {
-    pub(crate) id: Uuid,
-    cookie: String,
-}
-
-impl User {
-    pub(crate) fn new() -> User {
-        let user: CurrentUser = testing::new_user();
-        User {
-            id: user.id,
-            cookie: testing::session_cookie(&user),
-        }
-    }
-}
+pub(crate) use common::testing::TestUser as User;
 
 impl TestApp {
     pub(crate) fn url(&self, path: &str) -> String {
