@@ -5,20 +5,28 @@ use std::fmt::Display;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use secrecy::{ExposeSecret, SecretString};
+
 /// A configuration problem, naming the variable at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{0} is not set")]
+    /// The variable is unset or empty.
     Missing(String),
     #[error("{name}={value:?} is not valid: {reason}")]
+    /// The variable's value is not acceptable.
     Invalid {
+        /// The variable.
         name: String,
+        /// Its value (redacted for secrets).
         value: String,
+        /// Why it is refused.
         reason: String,
     },
 }
 
 impl ConfigError {
+    /// An [`ConfigError::Invalid`] for `name`.
     pub fn invalid(name: &str, value: &str, reason: impl Display) -> Self {
         Self::Invalid {
             name: name.into(),
@@ -68,10 +76,48 @@ pub fn seconds(name: &str, default: u64) -> Result<Duration, ConfigError> {
     optional(name, default).map(Duration::from_secs)
 }
 
+/// A duration given in whole seconds that must be greater than zero (a
+/// zero reservation or timeout would end things as they start).
+pub fn positive_seconds(name: &str, default: u64) -> Result<Duration, ConfigError> {
+    let duration = seconds(name, default)?;
+    if duration.is_zero() {
+        return Err(ConfigError::invalid(name, "0", "must be greater than 0"));
+    }
+    Ok(duration)
+}
+
+/// A secret read from a variable that must be set. It is held as a
+/// [`SecretString`], so that no `Debug` output or log line shows it.
+pub fn required_secret(name: &str) -> Result<SecretString, ConfigError> {
+    required(name).map(SecretString::from)
+}
+
+/// A secret read from a variable that may be unset or empty (`None` then).
+pub fn optional_secret(name: &str) -> Result<Option<SecretString>, ConfigError> {
+    let value: String = optional(name, String::new())?;
+    Ok(Some(value)
+        .filter(|v| !v.is_empty())
+        .map(SecretString::from))
+}
+
+/// The URL of `service`'s own database: `<SERVICE>_DATABASE_URL` (e.g.
+/// `ORDERS_DATABASE_URL`), else `DATABASE_URL`. A deployed service has only
+/// `DATABASE_URL`; the all-in-one local runner sets one per service.
+pub fn database_url(service: &str) -> Result<String, ConfigError> {
+    let own = format!("{}_DATABASE_URL", service.to_ascii_uppercase());
+    match required(&own) {
+        Ok(url) => Ok(url),
+        Err(_) => required("DATABASE_URL")
+            .map_err(|_| ConfigError::Missing(format!("DATABASE_URL (or {own})"))),
+    }
+}
+
 /// How logs are written: JSON lines when deployed, readable text locally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// One JSON object per line, for log collectors.
     Json,
+    /// Human-readable lines, for a terminal.
     Pretty,
 }
 
@@ -101,33 +147,33 @@ pub struct NatsSettings {
 }
 
 /// Session token settings shared by every service that reads the cookie.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SessionSettings {
     /// `JWT_KEY`: the HS256 secret, at least 32 characters.
-    pub key: String,
+    pub key: SecretString,
     /// `JWT_TTL_SECONDS`, default 86400 (24 hours).
     pub ttl: Duration,
     /// `COOKIE_SECURE`: mark the cookie `Secure` (served over HTTPS). Default false.
     pub secure_cookie: bool,
 }
 
-impl std::fmt::Debug for SessionSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionSettings")
-            .field("key", &"<redacted>")
-            .field("ttl", &self.ttl)
-            .field("secure_cookie", &self.secure_cookie)
-            .finish()
-    }
-}
-
-/// The settings every service has.
+/// The settings every service that uses NATS and sessions has.
 #[derive(Debug, Clone)]
 pub struct CommonSettings {
+    /// Port, logs and shutdown drain.
+    pub process: ProcessSettings,
+    /// Where NATS is and the deployment's namespace on it.
+    pub nats: NatsSettings,
+    /// How session cookies are checked (and, in auth, issued).
+    pub session: SessionSettings,
+}
+
+/// What a service process needs to run: where it listens, how it logs, and
+/// how long its shutdown may drain.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessSettings {
     /// `PORT`, default 3000.
     pub port: u16,
-    pub nats: NatsSettings,
-    pub session: SessionSettings,
     /// `LOG_FORMAT`, default json.
     pub log_format: LogFormat,
     /// `SHUTDOWN_TIMEOUT_SECONDS`, default 20: how long a graceful shutdown
@@ -135,26 +181,27 @@ pub struct CommonSettings {
     pub shutdown_timeout: Duration,
 }
 
+impl ProcessSettings {
+    /// Reads `PORT`, `LOG_FORMAT` and `SHUTDOWN_TIMEOUT_SECONDS`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            port: optional("PORT", 3000)?,
+            log_format: optional("LOG_FORMAT", LogFormat::Json)?,
+            shutdown_timeout: seconds("SHUTDOWN_TIMEOUT_SECONDS", 20)?,
+        })
+    }
+}
+
 /// The shortest accepted `JWT_KEY`, in bytes (256 bits for HS256).
 pub const MIN_JWT_KEY_LEN: usize = 32;
 
 impl CommonSettings {
-    /// The part of the settings that runs the process (port, logs, drain).
-    pub fn process(&self) -> crate::lifecycle::ProcessSettings {
-        crate::lifecycle::ProcessSettings {
-            port: self.port,
-            log_format: self.log_format,
-            shutdown_timeout: self.shutdown_timeout,
-        }
-    }
-
+    /// Reads the process, NATS and session settings.
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
-            port: optional("PORT", 3000)?,
+            process: ProcessSettings::from_env()?,
             nats: nats_from_env()?,
             session: session_from_env()?,
-            log_format: optional("LOG_FORMAT", LogFormat::Json)?,
-            shutdown_timeout: seconds("SHUTDOWN_TIMEOUT_SECONDS", 20)?,
         })
     }
 }
@@ -163,28 +210,24 @@ impl CommonSettings {
 /// of its own (auth, tickets).
 #[derive(Debug, Clone)]
 pub struct DatabaseServiceSettings {
+    /// Port, NATS, sessions, logs and shutdown, as every service has them.
     pub common: CommonSettings,
-    /// `DATABASE_URL`: the service's own database.
+    /// The service's own database (see [`database_url`]).
     pub database_url: String,
 }
 
 impl DatabaseServiceSettings {
-    /// Reads the settings; fails naming the first missing or invalid variable.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_env_with("DATABASE_URL")
-    }
-
-    /// As [`DatabaseServiceSettings::from_env`], reading the database URL
-    /// from `database_variable` instead: the all-in-one local runner gives
-    /// each service its own (`AUTH_DATABASE_URL`, …).
-    pub fn from_env_with(database_variable: &str) -> Result<Self, ConfigError> {
+    /// Reads the settings of `service`; fails naming the first missing or
+    /// invalid variable.
+    pub fn from_env(service: &str) -> Result<Self, ConfigError> {
         Ok(Self {
             common: CommonSettings::from_env()?,
-            database_url: required(database_variable)?,
+            database_url: database_url(service)?,
         })
     }
 }
 
+/// Reads `NATS_URL`, `NATS_PREFIX` and `NATS_STREAM_REPLICAS`.
 pub fn nats_from_env() -> Result<NatsSettings, ConfigError> {
     let prefix: String = optional("NATS_PREFIX", String::new())?;
     if !prefix
@@ -212,26 +255,52 @@ pub fn nats_from_env() -> Result<NatsSettings, ConfigError> {
     })
 }
 
+/// Reads `JWT_KEY`, `JWT_TTL_SECONDS` and `COOKIE_SECURE`.
 pub fn session_from_env() -> Result<SessionSettings, ConfigError> {
-    let key = required("JWT_KEY")?;
-    if key.len() < MIN_JWT_KEY_LEN {
+    let key = required_secret("JWT_KEY")?;
+    if key.expose_secret().len() < MIN_JWT_KEY_LEN {
         return Err(ConfigError::invalid(
             "JWT_KEY",
             "<redacted>",
             format!("must be at least {MIN_JWT_KEY_LEN} characters"),
         ));
     }
-    let ttl = seconds("JWT_TTL_SECONDS", 24 * 60 * 60)?;
-    if ttl.is_zero() {
-        return Err(ConfigError::invalid(
-            "JWT_TTL_SECONDS",
-            "0",
-            "must be positive",
-        ));
-    }
     Ok(SessionSettings {
         key,
-        ttl,
+        ttl: positive_seconds("JWT_TTL_SECONDS", 24 * 60 * 60)?,
         secure_cookie: flag("COOKIE_SECURE", false)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A variable no environment sets, so the default is what is read.
+    const UNSET: &str = "BUYTICKETS_TEST_UNSET_SECONDS";
+
+    #[test]
+    fn a_zero_duration_is_rejected_with_the_variable_named() {
+        let err = positive_seconds(UNSET, 0).expect_err("zero");
+        assert!(err.to_string().contains(UNSET), "{err}");
+    }
+
+    #[test]
+    fn a_positive_duration_is_kept() {
+        assert_eq!(
+            positive_seconds(UNSET, 1).ok(),
+            Some(Duration::from_secs(1))
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_session_key() {
+        let settings = SessionSettings {
+            key: "a-session-key-that-must-not-be-logged".into(),
+            ttl: Duration::from_secs(60),
+            secure_cookie: false,
+        };
+        let text = format!("{settings:?}");
+        assert!(!text.contains("must-not-be-logged"), "{text}");
+    }
 }

@@ -12,12 +12,15 @@ use serde::Serialize;
 /// field is at fault.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
+    /// What is wrong, for people.
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The request field at fault, when there is one.
     pub field: Option<String>,
 }
 
 impl FieldError {
+    /// An entry about `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
@@ -73,6 +76,7 @@ impl ApiError {
         Self::Validation(vec![FieldError::new(field, message)])
     }
 
+    /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) | Self::Validation(_) => StatusCode::BAD_REQUEST,

@@ -105,46 +105,8 @@ impl Event for TicketUpdated {
     const SUBJECT: &'static str = "ticket.updated";
 }
 
-/// The life-cycle of an order, as its JSON string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OrderStatus {
-    /// Reserved, not yet paid.
-    #[serde(rename = "created")]
-    Created,
-    /// A payment is under way.
-    #[serde(rename = "awaiting:payment")]
-    AwaitingPayment,
-    /// Paid; the ticket is sold.
-    #[serde(rename = "complete")]
-    Complete,
-    /// Cancelled by the buyer or expired; the ticket is free again.
-    #[serde(rename = "cancelled")]
-    Cancelled,
-}
-
-impl OrderStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::AwaitingPayment => "awaiting:payment",
-            Self::Complete => "complete",
-            Self::Cancelled => "cancelled",
-        }
-    }
-}
-
-impl std::str::FromStr for OrderStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "created" => Ok(Self::Created),
-            "awaiting:payment" => Ok(Self::AwaitingPayment),
-            "complete" => Ok(Self::Complete),
-            "cancelled" => Ok(Self::Cancelled),
-            other => Err(format!("unknown order status {other:?}")),
-        }
-    }
-}
+/// Order statuses are part of the HTTP contract too; events carry them.
+pub use crate::contract::OrderStatus;
 
 /// The ticket an order holds, as `order.created` carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,6 +23,7 @@ pub struct Readiness {
 }
 
 impl Readiness {
+    /// No checks yet: always ready.
     pub fn new() -> Self {
         Self::default()
     }

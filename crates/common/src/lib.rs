@@ -1,9 +1,31 @@
-//! What every buytickets service shares, and nothing else: the error type that
-//! becomes the HTTP error body, sessions, configuration, telemetry, health and
-//! lifecycle, and the event bus (event types, transactional outbox, listener
-//! runtime and inbox).
+//! What every buytickets service shares, and nothing else.
+//!
+//! # Layout
+//!
+//! - HTTP: [`error`] (the one error type and its body
+//!   `{"errors":[{"message","field"?}]}`), [`extract`] (JSON and path
+//!   extractors that answer in that body), [`http`] (the middleware every
+//!   router gets), [`health`] (`/healthz`, `/readyz`), [`contract`] (types
+//!   of the API that the services and the web client share).
+//! - Sessions and settings: [`session`] (the signed cookie and the
+//!   `CurrentUser` extractor), [`config`] (settings from the environment,
+//!   validated at start), [`money`].
+//! - Process: [`telemetry`] (logs), [`lifecycle`] (signals, graceful
+//!   shutdown, `run_service`), [`startup`] (the start-up every service
+//!   shares: database, migrations, bus, relay, listeners, readiness),
+//!   [`db`] (pool and migrations).
+//! - Events: [`events`] (every payload and its subject, once), [`bus`]
+//!   (JetStream and the deployment's namespace), [`outbox`] (the
+//!   transactional outbox and its relay), [`listener`] (durable consumers
+//!   with the retry, ack and dead-letter rules), [`inbox`] (de-duplication
+//!   of events without a version).
+//! - `testing` (feature `testing`): the kit every service's tests use
+//!   against the real PostgreSQL, NATS and Redis.
+
+#![warn(missing_docs)]
 
 pub mod config;
+pub mod contract;
 pub mod db;
 pub mod error;
 pub mod events;
@@ -13,6 +35,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod money;
 pub mod session;
+pub mod startup;
 pub mod telemetry;
 
 pub mod bus;

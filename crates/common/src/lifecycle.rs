@@ -13,11 +13,14 @@ use tokio_util::task::TaskTracker;
 /// The shutdown signal and the background tasks that must drain before exit.
 #[derive(Clone, Default)]
 pub struct Lifecycle {
+    /// Cancelled once, when the process is to stop.
     pub shutdown: CancellationToken,
+    /// The background tasks to drain before exit.
     pub tasks: TaskTracker,
 }
 
 impl Lifecycle {
+    /// A lifecycle with nothing running yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -117,7 +120,9 @@ async fn wait_for_signal() {
 /// shared middleware) and its readiness checks. A service binary serves one;
 /// the local all-in-one runner merges several on one port.
 pub struct Service {
+    /// Its routes, with their state, without the shared middleware.
     pub api: Router,
+    /// What `/readyz` checks for it.
     pub readiness: crate::health::Readiness,
 }
 
@@ -129,14 +134,7 @@ impl Service {
     }
 }
 
-/// What a service process needs to run: where it listens, how it logs, and
-/// how long its shutdown may drain.
-#[derive(Debug, Clone, Copy)]
-pub struct ProcessSettings {
-    pub port: u16,
-    pub log_format: crate::config::LogFormat,
-    pub shutdown_timeout: Duration,
-}
+pub use crate::config::ProcessSettings;
 
 /// The whole life of a service process: logs in `settings.log_format`,
 /// shutdown on SIGTERM or Ctrl-C, `build` (which connects, migrates and

@@ -14,7 +14,7 @@ use tower_cookies::cookie::SameSite;
 use tower_cookies::{Cookie, Cookies};
 use uuid::Uuid;
 
-use crate::config::SessionSettings;
+use crate::config::{ExposeSecret as _, SessionSettings};
 use crate::error::ApiError;
 
 /// The name of the session cookie.
@@ -29,6 +29,7 @@ const LEEWAY_SECONDS: u64 = 30;
 pub struct Claims {
     /// The user's id.
     pub sub: Uuid,
+    /// The e-mail address the user signed up with.
     pub email: String,
     /// Issued at, seconds since the epoch.
     pub iat: i64,
@@ -39,7 +40,9 @@ pub struct Claims {
 /// The signed-in user, as the session token names them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentUser {
+    /// The user's id.
     pub id: Uuid,
+    /// The user's e-mail address.
     pub email: String,
 }
 
@@ -56,14 +59,15 @@ struct Inner {
 }
 
 impl Sessions {
+    /// Sessions signed and checked with `settings`' key and lifetime.
     pub fn new(settings: &SessionSettings) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_exp = true;
         validation.set_required_spec_claims(&["exp", "iat", "sub"]);
         Self(Arc::new(Inner {
-            encoding: EncodingKey::from_secret(settings.key.as_bytes()),
-            decoding: DecodingKey::from_secret(settings.key.as_bytes()),
+            encoding: EncodingKey::from_secret(settings.key.expose_secret().as_bytes()),
+            decoding: DecodingKey::from_secret(settings.key.expose_secret().as_bytes()),
             validation,
             ttl: settings.ttl,
             secure_cookie: settings.secure_cookie,
@@ -178,7 +182,7 @@ mod tests {
 
     fn sessions(ttl: Duration) -> Sessions {
         Sessions::new(&SessionSettings {
-            key: "k".repeat(32),
+            key: "k".repeat(32).into(),
             ttl,
             secure_cookie: false,
         })
@@ -204,7 +208,7 @@ mod tests {
     #[test]
     fn a_token_signed_with_another_key_is_anonymous() {
         let other = Sessions::new(&SessionSettings {
-            key: "x".repeat(32),
+            key: "x".repeat(32).into(),
             ttl: Duration::from_secs(60),
             secure_cookie: false,
         });

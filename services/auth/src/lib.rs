@@ -9,5 +9,8 @@ mod domain;
 mod routes;
 mod store;
 
+/// The service's name: its durable consumers and its NATS connection carry it.
+pub const SERVICE: &str = "auth";
+
 /// The service's own migrations (the shared outbox/inbox ones run too).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -1,16 +1,14 @@
 //! Builds the auth service: database (migrated at start), NATS bus, outbox
 //! relay, and the router with its state.
 
-use anyhow::Context as _;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
-use common::bus::Bus;
-use common::health::Readiness;
 use common::lifecycle::{Lifecycle, Service};
-use common::outbox::{Relay, RelayOptions};
 use common::session::Sessions;
+use common::startup::Backbone;
 
+use crate::SERVICE;
 use crate::config::Settings;
 use crate::password::Passwords;
 
@@ -22,27 +20,17 @@ pub struct AppState {
     pub passwords: Passwords,
 }
 
-/// Connects, migrates, starts the background tasks on `lifecycle`, and
-/// returns the service's routes and readiness checks.
+/// Connects, migrates, starts the outbox relay on `lifecycle`, and returns
+/// the service's routes and readiness checks.
 pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result<Service> {
-    let pool = common::db::pool(&settings.database_url)?;
-    common::db::migrate(&pool, &crate::MIGRATOR)
-        .await
-        .context("migrating the users database")?;
-    let bus = Bus::connect(&settings.common.nats, "auth").await?;
-
-    let relay = Relay::new(pool.clone(), bus.clone(), RelayOptions::default());
-    lifecycle.spawn(|shutdown| relay.run(shutdown));
-
+    let mut backbone = Backbone::connect(SERVICE, &settings.common.nats, lifecycle).await?;
+    let pool = backbone
+        .database(&settings.database_url, &crate::MIGRATOR)
+        .await?;
     let state = AppState {
-        pool: pool.clone(),
+        pool,
         sessions: Sessions::new(&settings.common.session),
         passwords: Passwords::new(),
     };
-    Ok(Service {
-        api: crate::routes::router().with_state(state),
-        readiness: Readiness::new()
-            .postgres("auth-database", pool)
-            .nats("nats", bus.client().clone()),
-    })
+    Ok(backbone.into_service(crate::routes::router().with_state(state)))
 }

@@ -22,15 +22,9 @@ pub const DEFAULT_QUEUE: &str = "buytickets:expiration";
 impl Settings {
     /// Reads and validates the settings; the error names the variable at fault.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_env_with("REDIS_URL")
-    }
-
-    /// As [`Settings::from_env`], reading the Redis URL from `redis_variable`
-    /// instead, for a runner that hosts several services in one process.
-    pub fn from_env_with(redis_variable: &str) -> Result<Self, ConfigError> {
         Ok(Self {
             common: CommonSettings::from_env()?,
-            redis_url: redis_url(redis_variable, required(redis_variable)?)?,
+            redis_url: redis_url("REDIS_URL", required("REDIS_URL")?)?,
             queue: queue(
                 "EXPIRATION_QUEUE",
                 optional("EXPIRATION_QUEUE", DEFAULT_QUEUE.to_string())?,

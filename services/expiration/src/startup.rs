@@ -3,10 +3,8 @@
 //! and the readiness checks. There is no API beyond the health probes.
 
 use axum::Router;
-use common::bus::Bus;
-use common::health::Readiness;
 use common::lifecycle::{Lifecycle, Service};
-use common::listener;
+use common::startup::Backbone;
 
 use crate::SERVICE;
 use crate::config::Settings;
@@ -18,26 +16,16 @@ use crate::jobs::ExpirationJobs;
 /// has to be up: both are connected in the background, and `/readyz` says
 /// whether they answer.
 pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result<Service> {
-    let bus = Bus::connect(&settings.common.nats, SERVICE).await?;
+    let mut backbone = Backbone::connect(SERVICE, &settings.common.nats, lifecycle).await?;
     let jobs = ExpirationJobs::new(&settings.redis_url, &settings.queue)?;
 
-    let (worker_jobs, worker_bus) = (jobs.clone(), bus.clone());
+    let (worker_jobs, worker_bus) = (jobs.clone(), backbone.bus().clone());
     lifecycle.spawn(|shutdown| crate::worker::run(worker_jobs, worker_bus, shutdown));
+    backbone.listen(OrderCreatedListener::new(jobs.clone()));
 
-    listener::spawn(
-        lifecycle,
-        &bus,
-        SERVICE,
-        OrderCreatedListener::new(jobs.clone()),
-    );
-
-    Ok(Service {
-        api: Router::new(),
-        readiness: Readiness::new()
-            .check("redis", move || {
-                let jobs = jobs.clone();
-                async move { jobs.ping().await.map_err(|e| format!("{e:#}")) }
-            })
-            .nats("nats", bus.client().clone()),
-    })
+    backbone.check("redis", move || {
+        let jobs = jobs.clone();
+        async move { jobs.ping().await.map_err(|e| format!("{e:#}")) }
+    });
+    Ok(backbone.into_service(Router::new()))
 }

@@ -2,14 +2,15 @@
 
 use std::time::Duration;
 
-use common::config::{CommonSettings, ConfigError, required, seconds};
+use common::config::{CommonSettings, ConfigError, database_url, positive_seconds, seconds};
 
 /// Everything the orders service is configured with.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Port, NATS, sessions, logs and shutdown, as every service has them.
     pub common: CommonSettings,
-    /// `DATABASE_URL`: the orders database (orders and the tickets replica).
+    /// `ORDERS_DATABASE_URL` or `DATABASE_URL`: the orders database (orders
+    /// and the tickets replica).
     pub database_url: String,
     /// `ORDER_EXPIRATION_SECONDS`, default 900: how long a new order holds
     /// its ticket before the expiration service cancels it. Must be positive.
@@ -52,12 +53,9 @@ impl SweepSettings {
     fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             grace: seconds("ORDER_EXPIRY_GRACE_SECONDS", DEFAULT_EXPIRY_GRACE_SECONDS)?,
-            interval: positive(
+            interval: positive_seconds(
                 "ORDER_SWEEP_INTERVAL_SECONDS",
-                seconds(
-                    "ORDER_SWEEP_INTERVAL_SECONDS",
-                    DEFAULT_SWEEP_INTERVAL_SECONDS,
-                )?,
+                DEFAULT_SWEEP_INTERVAL_SECONDS,
             )?,
         })
     }
@@ -69,51 +67,14 @@ pub const DEFAULT_ORDER_EXPIRATION_SECONDS: u64 = 15 * 60;
 impl Settings {
     /// Reads and validates the settings; the error names the variable at fault.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_env_with("DATABASE_URL")
-    }
-
-    /// As [`Settings::from_env`], reading the database URL from
-    /// `database_variable` instead: the all-in-one local runner gives each
-    /// service its own (`AUTH_DATABASE_URL`, …).
-    pub fn from_env_with(database_variable: &str) -> Result<Self, ConfigError> {
         Ok(Self {
             common: CommonSettings::from_env()?,
-            database_url: required(database_variable)?,
-            order_expiration: positive(
+            database_url: database_url(crate::SERVICE)?,
+            order_expiration: positive_seconds(
                 "ORDER_EXPIRATION_SECONDS",
-                seconds("ORDER_EXPIRATION_SECONDS", DEFAULT_ORDER_EXPIRATION_SECONDS)?,
+                DEFAULT_ORDER_EXPIRATION_SECONDS,
             )?,
             sweep: SweepSettings::from_env()?,
         })
-    }
-}
-
-/// A zero reservation would expire orders as they are made.
-fn positive(name: &str, duration: Duration) -> Result<Duration, ConfigError> {
-    if duration.is_zero() {
-        return Err(ConfigError::invalid(name, "0", "must be greater than 0"));
-    }
-    Ok(duration)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_zero_expiration_is_rejected_with_the_variable_named() {
-        let err = positive("ORDER_EXPIRATION_SECONDS", Duration::ZERO).expect_err("zero");
-        assert!(
-            err.to_string().contains("ORDER_EXPIRATION_SECONDS"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_positive_expiration_is_kept() {
-        assert_eq!(
-            positive("ORDER_EXPIRATION_SECONDS", Duration::from_secs(1)).ok(),
-            Some(Duration::from_secs(1))
-        );
     }
 }

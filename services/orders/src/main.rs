@@ -7,8 +7,8 @@ use anyhow::Context as _;
 async fn main() -> anyhow::Result<()> {
     let settings = &orders::config::Settings::from_env().context("invalid configuration")?;
     common::lifecycle::run_service(
-        "orders",
-        settings.common.process(),
+        orders::SERVICE,
+        settings.common.process,
         |lifecycle| async move { orders::startup::build(settings, &lifecycle).await },
     )
     .await

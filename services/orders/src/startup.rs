@@ -4,16 +4,12 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
-use common::bus::Bus;
-use common::health::Readiness;
 use common::lifecycle::{Lifecycle, Service};
-use common::listener;
-use common::outbox::{Relay, RelayOptions};
 use common::session::Sessions;
+use common::startup::Backbone;
 
 use crate::SERVICE;
 use crate::config::Settings;
@@ -33,56 +29,26 @@ pub struct AppState {
     pub order_expiration: Duration,
 }
 
-/// Connects, migrates, starts the outbox relay and the listeners on
-/// `lifecycle`, and returns the service's routes and readiness checks.
+/// Connects, migrates, starts the outbox relay, the listeners and the
+/// expiry sweeps on `lifecycle`, and returns the service's routes and
+/// readiness checks.
 pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result<Service> {
-    let pool = common::db::pool(&settings.database_url)?;
-    common::db::migrate(&pool, &crate::MIGRATOR)
-        .await
-        .context("migrating the orders database")?;
-    let bus = Bus::connect(&settings.common.nats, SERVICE).await?;
+    let mut backbone = Backbone::connect(SERVICE, &settings.common.nats, lifecycle).await?;
+    let pool = backbone
+        .database(&settings.database_url, &crate::MIGRATOR)
+        .await?;
+    backbone.listen(TicketCreatedListener::new(pool.clone()));
+    backbone.listen(TicketUpdatedListener::new(pool.clone()));
+    backbone.listen(ExpirationCompleteListener::new(pool.clone()));
+    backbone.listen(PaymentCreatedListener::new(pool.clone()));
 
-    let relay = Relay::new(pool.clone(), bus.clone(), RelayOptions::default());
-    lifecycle.spawn(|shutdown| relay.run(shutdown));
-
-    listener::spawn(
-        lifecycle,
-        &bus,
-        SERVICE,
-        TicketCreatedListener::new(pool.clone()),
-    );
-    listener::spawn(
-        lifecycle,
-        &bus,
-        SERVICE,
-        TicketUpdatedListener::new(pool.clone()),
-    );
-    listener::spawn(
-        lifecycle,
-        &bus,
-        SERVICE,
-        ExpirationCompleteListener::new(pool.clone()),
-    );
-    listener::spawn(
-        lifecycle,
-        &bus,
-        SERVICE,
-        PaymentCreatedListener::new(pool.clone()),
-    );
-
-    let sweep = settings.sweep;
-    let sweep_pool = pool.clone();
+    let (sweep, sweep_pool) = (settings.sweep, pool.clone());
     lifecycle.spawn(move |shutdown| crate::expiry::run_sweeps(sweep_pool, sweep, shutdown));
 
     let state = AppState {
-        pool: pool.clone(),
+        pool,
         sessions: Sessions::new(&settings.common.session),
         order_expiration: settings.order_expiration,
     };
-    Ok(Service {
-        api: crate::routes::router().with_state(state),
-        readiness: Readiness::new()
-            .postgres("orders-database", pool)
-            .nats("nats", bus.client().clone()),
-    })
+    Ok(backbone.into_service(crate::routes::router().with_state(state)))
 }

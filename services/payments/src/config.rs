@@ -1,13 +1,16 @@
 //! The payments service's settings, from the environment.
 
-use common::config::{CommonSettings, ConfigError, optional, required};
+use common::config::{
+    CommonSettings, ConfigError, SecretString, database_url, optional, optional_secret,
+};
 
 /// Everything the payments service is configured with.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Port, NATS, sessions, logs and shutdown, as every service has them.
     pub common: CommonSettings,
-    /// `DATABASE_URL`: the payments database (payments and the orders replica).
+    /// `PAYMENTS_DATABASE_URL` or `DATABASE_URL`: the payments database
+    /// (payments and the orders replica).
     pub database_url: String,
     pub stripe: StripeSettings,
 }
@@ -17,10 +20,10 @@ pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com/";
 
 /// How the service reaches Stripe. Without a secret key it charges through
 /// a simulated provider that honours Stripe's test tokens.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct StripeSettings {
     /// `STRIPE_SECRET_KEY`, optional: `sk_live_…` or `sk_test_…`.
-    pub secret_key: Option<String>,
+    pub secret_key: Option<SecretString>,
     /// `STRIPE_API_BASE`, default `https://api.stripe.com/`; always ends with
     /// `/`. Tests point it at a local stub of Stripe's API.
     pub api_base: String,
@@ -29,45 +32,25 @@ pub struct StripeSettings {
     pub currency: String,
     /// `STRIPE_WEBHOOK_SECRET`, optional: the `whsec_…` signing secret of the
     /// webhook endpoint. Without it the webhook route answers 503.
-    pub webhook_secret: Option<String>,
-}
-
-impl std::fmt::Debug for StripeSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
-        f.debug_struct("StripeSettings")
-            .field("secret_key", &redacted(&self.secret_key))
-            .field("api_base", &self.api_base)
-            .field("currency", &self.currency)
-            .field("webhook_secret", &redacted(&self.webhook_secret))
-            .finish()
-    }
+    pub webhook_secret: Option<SecretString>,
 }
 
 impl Settings {
     /// Reads and validates the settings; the error names the variable at fault.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_env_with("DATABASE_URL")
-    }
-
-    /// As [`Settings::from_env`], reading the database URL from
-    /// `database_variable` instead: the all-in-one local runner gives each
-    /// service its own (`PAYMENTS_DATABASE_URL`, …).
-    pub fn from_env_with(database_variable: &str) -> Result<Self, ConfigError> {
         Ok(Self {
             common: CommonSettings::from_env()?,
-            database_url: required(database_variable)?,
+            database_url: database_url(crate::SERVICE)?,
             stripe: StripeSettings::from_env()?,
         })
     }
 }
 
 impl StripeSettings {
+    /// Reads the `STRIPE_*` variables.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let secret_key = non_empty(optional("STRIPE_SECRET_KEY", String::new())?);
-        let webhook_secret = non_empty(optional("STRIPE_WEBHOOK_SECRET", String::new())?);
         Ok(Self {
-            secret_key,
+            secret_key: optional_secret("STRIPE_SECRET_KEY")?,
             api_base: api_base(
                 "STRIPE_API_BASE",
                 &optional("STRIPE_API_BASE", DEFAULT_STRIPE_API_BASE.to_string())?,
@@ -76,13 +59,9 @@ impl StripeSettings {
                 "STRIPE_CURRENCY",
                 &optional("STRIPE_CURRENCY", "usd".to_string())?,
             )?,
-            webhook_secret,
+            webhook_secret: optional_secret("STRIPE_WEBHOOK_SECRET")?,
         })
     }
-}
-
-fn non_empty(value: String) -> Option<String> {
-    Some(value).filter(|v| !v.is_empty())
 }
 
 /// An `http(s)://` URL, with the trailing `/` the client appends `v1/…` to.

@@ -2,16 +2,12 @@
 //! outbox relay, the listeners of the order events, the reconciler, the
 //! payment provider, and the router with its state.
 
-use anyhow::Context as _;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
-use common::bus::Bus;
-use common::health::Readiness;
 use common::lifecycle::{Lifecycle, Service};
-use common::listener;
-use common::outbox::{Relay, RelayOptions};
 use common::session::Sessions;
+use common::startup::Backbone;
 
 use crate::SERVICE;
 use crate::config::Settings;
@@ -32,7 +28,7 @@ pub struct AppState {
     pub currency: String,
     /// The webhook signing secret; `None` turns the webhook off.
     #[from_ref(skip)]
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<common::config::SecretString>,
 }
 
 /// Connects, migrates, starts the outbox relay, the listeners and the
@@ -52,43 +48,23 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
         tracing::info!("STRIPE_WEBHOOK_SECRET is not set: the Stripe webhook answers 503");
     }
 
-    let pool = common::db::pool(&settings.database_url)?;
-    common::db::migrate(&pool, &crate::MIGRATOR)
-        .await
-        .context("migrating the payments database")?;
-    let bus = Bus::connect(&settings.common.nats, SERVICE).await?;
-
-    let relay = Relay::new(pool.clone(), bus.clone(), RelayOptions::default());
-    lifecycle.spawn(|shutdown| relay.run(shutdown));
-
-    listener::spawn(
-        lifecycle,
-        &bus,
-        SERVICE,
-        OrderCreatedListener::new(pool.clone()),
-    );
-    listener::spawn(
-        lifecycle,
-        &bus,
-        SERVICE,
-        OrderCancelledListener::new(pool.clone(), provider.clone()),
-    );
+    let mut backbone = Backbone::connect(SERVICE, &settings.common.nats, lifecycle).await?;
+    let pool = backbone
+        .database(&settings.database_url, &crate::MIGRATOR)
+        .await?;
+    backbone.listen(OrderCreatedListener::new(pool.clone()));
+    backbone.listen(OrderCancelledListener::new(pool.clone(), provider.clone()));
     {
         let (pool, provider) = (pool.clone(), provider.clone());
         lifecycle.spawn(|shutdown| crate::reconcile::run(pool, provider, shutdown));
     }
 
     let state = AppState {
-        pool: pool.clone(),
+        pool,
         sessions: Sessions::new(&settings.common.session),
         provider,
         currency: settings.stripe.currency.clone(),
         webhook_secret: settings.stripe.webhook_secret.clone(),
     };
-    Ok(Service {
-        api: crate::routes::router().with_state(state),
-        readiness: Readiness::new()
-            .postgres("payments-database", pool)
-            .nats("nats", bus.client().clone()),
-    })
+    Ok(backbone.into_service(crate::routes::router().with_state(state)))
 }

@@ -10,5 +10,8 @@ mod events;
 mod routes;
 mod store;
 
+/// The service's name: its durable consumers and its NATS connection carry it.
+pub const SERVICE: &str = "tickets";
+
 /// The service's own migrations (the shared outbox/inbox ones run too).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -1,22 +1,16 @@
 //! Builds the tickets service: database (migrated at start), NATS bus, outbox
 //! relay, the order listeners, and the router with its state.
 
-use anyhow::Context as _;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
-use common::bus::Bus;
-use common::health::Readiness;
 use common::lifecycle::{Lifecycle, Service};
-use common::listener;
-use common::outbox::{Relay, RelayOptions};
 use common::session::Sessions;
+use common::startup::Backbone;
 
+use crate::SERVICE;
 use crate::config::Settings;
 use crate::events::{OrderCancelledListener, OrderCreatedListener};
-
-/// The name the service's durable consumers are created under.
-const SERVICE: &str = "tickets";
 
 /// The state every handler of the service can extract.
 #[derive(Clone, FromRef)]
@@ -31,36 +25,16 @@ pub struct AppState {
 /// cannot be migrated or the NATS URL is unusable; a broker that is down is
 /// waited for in the background.
 pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result<Service> {
-    let pool = common::db::pool(&settings.database_url)?;
-    common::db::migrate(&pool, &crate::MIGRATOR)
-        .await
-        .context("migrating the tickets database")?;
-    let bus = Bus::connect(&settings.common.nats, SERVICE).await?;
-
-    let relay = Relay::new(pool.clone(), bus.clone(), RelayOptions::default());
-    lifecycle.spawn(|shutdown| relay.run(shutdown));
-
-    listener::spawn(
-        lifecycle,
-        &bus,
-        SERVICE,
-        OrderCreatedListener::new(pool.clone()),
-    );
-    listener::spawn(
-        lifecycle,
-        &bus,
-        SERVICE,
-        OrderCancelledListener::new(pool.clone()),
-    );
+    let mut backbone = Backbone::connect(SERVICE, &settings.common.nats, lifecycle).await?;
+    let pool = backbone
+        .database(&settings.database_url, &crate::MIGRATOR)
+        .await?;
+    backbone.listen(OrderCreatedListener::new(pool.clone()));
+    backbone.listen(OrderCancelledListener::new(pool.clone()));
 
     let state = AppState {
-        pool: pool.clone(),
+        pool,
         sessions: Sessions::new(&settings.common.session),
     };
-    Ok(Service {
-        api: crate::routes::router().with_state(state),
-        readiness: Readiness::new()
-            .postgres("tickets-database", pool)
-            .nats("nats", bus.client().clone()),
-    })
+    Ok(backbone.into_service(crate::routes::router().with_state(state)))
 }

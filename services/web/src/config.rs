@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use common::config::{ConfigError, LogFormat, optional, seconds};
+use common::config::{ConfigError, ProcessSettings, optional, positive_seconds};
 pub use reqwest::Url;
 
 /// Where each API is. Locally all of them are one origin (`API_URL`); in
@@ -53,12 +53,8 @@ impl ApiUrls {
 /// Everything the web service is configured with.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// `PORT`, default 3000.
-    pub port: u16,
-    /// `LOG_FORMAT`, default json.
-    pub log_format: LogFormat,
-    /// `SHUTDOWN_TIMEOUT_SECONDS`, default 20.
-    pub shutdown_timeout: Duration,
+    /// Port, logs and shutdown drain, as every service has them.
+    pub process: ProcessSettings,
     /// The APIs the pages are built from.
     pub apis: ApiUrls,
     /// `STRIPE_PUBLISHABLE_KEY`, optional. When set, the order page takes
@@ -98,23 +94,13 @@ impl Settings {
                 "must be from 1 to 100",
             ));
         }
-        let api_timeout = seconds("API_TIMEOUT_SECONDS", 10)?;
-        if api_timeout.is_zero() {
-            return Err(ConfigError::invalid(
-                "API_TIMEOUT_SECONDS",
-                "0",
-                "must be greater than 0",
-            ));
-        }
         let stripe_publishable_key = optional("STRIPE_PUBLISHABLE_KEY", String::new())?;
         Ok(Self {
-            port: optional("PORT", 3000)?,
-            log_format: optional("LOG_FORMAT", LogFormat::Json)?,
-            shutdown_timeout: seconds("SHUTDOWN_TIMEOUT_SECONDS", 20)?,
+            process: ProcessSettings::from_env()?,
             apis: ApiUrls::from_env(default_api_url)?,
             stripe_publishable_key: publishable_key(stripe_publishable_key)?,
             tickets_per_page,
-            api_timeout,
+            api_timeout: positive_seconds("API_TIMEOUT_SECONDS", 10)?,
         })
     }
 }

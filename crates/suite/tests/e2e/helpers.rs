@@ -32,7 +32,7 @@ impl Suite {
             .env("NATS_PREFIX", &prefix)
             .env("REDIS_URL", testing::redis_url())
             .env("EXPIRATION_QUEUE", format!("{prefix}:expiration"))
-            .env("JWT_KEY", testing::session_settings().key)
+            .env("JWT_KEY", testing::TEST_SESSION_KEY)
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

@@ -9,7 +9,7 @@ async fn healthz_answers_ok() {
 
     let response = app
         .client
-        .get(app.url("/healthz"))
+        .request(reqwest::Method::GET, "/healthz")
         .send()
         .await
         .expect("request");
@@ -23,7 +23,7 @@ async fn readyz_reports_the_database_and_nats_reachable() {
 
     let ready = common::testing::eventually(std::time::Duration::from_secs(5), || async {
         app.client
-            .get(app.url("/readyz"))
+            .request(reqwest::Method::GET, "/readyz")
             .send()
             .await
             .is_ok_and(|r| r.status() == StatusCode::OK)
@@ -33,7 +33,7 @@ async fn readyz_reports_the_database_and_nats_reachable() {
     assert!(ready);
     let body: Value = app
         .client
-        .get(app.url("/readyz"))
+        .request(reqwest::Method::GET, "/readyz")
         .send()
         .await
         .expect("request")
@@ -62,7 +62,7 @@ async fn readyz_is_503_when_the_database_is_gone() {
 
     let response = app
         .client
-        .get(app.url("/readyz"))
+        .request(reqwest::Method::GET, "/readyz")
         .send()
         .await
         .expect("request");

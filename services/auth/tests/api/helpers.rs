@@ -1,44 +1,37 @@
 //! `spawn_app()`: the real auth service on a free port, against a database of
 //! its own (migrated by the service's own start-up) and a JetStream namespace
-//! of its own, with a cookie-keeping HTTP client.
+//! of its own, with a cookie-keeping client (see [`testing::TestApp`]).
 
-use common::lifecycle::Lifecycle;
-use common::testing::{self, TestDatabase, TestServer};
+use common::testing::{self, TestEnv};
 use serde_json::{Value, json};
 
-pub(crate) struct TestApp {
-    pub(crate) address: String,
-    pub(crate) client: reqwest::Client,
-    pub(crate) db: TestDatabase,
-    _server: TestServer,
-}
+pub(crate) use common::testing::{error_fields, set_cookie};
 
-pub(crate) async fn spawn_app() -> TestApp {
-    let db = TestDatabase::create_empty().await;
-    let settings = auth::config::Settings {
-        common: common::config::CommonSettings {
-            port: 0,
-            nats: testing::nats_settings(&testing::unique_prefix()),
-            session: testing::session_settings(),
-            log_format: common::config::LogFormat::Pretty,
-            shutdown_timeout: std::time::Duration::from_secs(5),
-        },
-        database_url: db.url.clone(),
-    };
-    let lifecycle = Lifecycle::new();
-    let service = auth::startup::build(&settings, &lifecycle)
-        .await
-        .expect("auth starts");
-    let server = TestServer::start(service.into_app(), lifecycle).await;
-    TestApp {
-        address: server.address.clone(),
-        client: new_client(),
-        db,
-        _server: server,
+/// The auth service under test and the helpers below.
+pub(crate) struct TestApp(testing::TestApp);
+
+impl std::ops::Deref for TestApp {
+    type Target = testing::TestApp;
+    fn deref(&self) -> &testing::TestApp {
+        &self.0
     }
 }
 
-/// A client that keeps cookies, like a browser.
+pub(crate) async fn spawn_app() -> TestApp {
+    let env = TestEnv::new("auth-tests").await;
+    let settings = auth::config::Settings {
+        common: env.common_settings(),
+        database_url: env.db.url.clone(),
+    };
+    TestApp(
+        testing::spawn_app(env, |lifecycle| async move {
+            auth::startup::build(&settings, &lifecycle).await
+        })
+        .await,
+    )
+}
+
+/// A client that keeps cookies, like a second browser.
 pub(crate) fn new_client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
@@ -47,17 +40,8 @@ pub(crate) fn new_client() -> reqwest::Client {
 }
 
 impl TestApp {
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
     pub(crate) async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.client.send_post(path, body).await
     }
 
     pub(crate) async fn signup(&self, email: &str, password: &str) -> reqwest::Response {
@@ -78,34 +62,7 @@ impl TestApp {
 
     pub(crate) async fn current_user(&self) -> Value {
         self.client
-            .get(self.url("/api/users/currentuser"))
-            .send()
+            .get("/api/users/currentuser", reqwest::StatusCode::OK)
             .await
-            .expect("request")
-            .json()
-            .await
-            .expect("json")
     }
-}
-
-/// The `Set-Cookie` header of a response, if any.
-pub(crate) fn set_cookie(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
-        .get(reqwest::header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
-/// The `field` values of an error body, in order.
-pub(crate) fn error_fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e["field"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }

@@ -14,7 +14,7 @@ async fn signout_clears_the_cookie_and_the_current_user_becomes_null() {
 
     let response = app
         .client
-        .post(app.url("/api/users/signout"))
+        .request(reqwest::Method::POST, "/api/users/signout")
         .send()
         .await
         .expect("request");

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use apalis::prelude::Status;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use common::bus::Bus;
 use common::events::{
@@ -101,11 +100,7 @@ impl Harness {
 
     /// Publishes `order` as `order.created` with a new message id.
     pub(crate) async fn publish_order(&self, order: &OrderCreated) {
-        let payload = Bytes::from(serde_json::to_vec(order).expect("json"));
-        self.bus
-            .publish(OrderCreated::SUBJECT, Uuid::now_v7(), payload, &[])
-            .await
-            .expect("publish order.created");
+        testing::publish(&self.bus, order).await;
     }
 
     /// Every `expiration.complete` in the stream, in stream order.

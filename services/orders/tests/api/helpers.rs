@@ -6,11 +6,8 @@
 use std::time::Duration;
 
 use async_nats::jetstream::message::StreamMessage;
-use bytes::Bytes;
-use common::bus::Bus;
 use common::events::{Event, Stream};
-use common::lifecycle::Lifecycle;
-use common::testing::{self, TestDatabase, TestServer, eventually};
+use common::testing::{self, TestClient, TestEnv, eventually};
 use orders::config::SweepSettings;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -22,13 +19,15 @@ pub(crate) const ORDER_EXPIRATION: Duration = Duration::from_secs(120);
 /// How long a test waits for something asynchronous (relay, listeners).
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
-pub(crate) struct TestApp {
-    pub(crate) address: String,
-    pub(crate) client: reqwest::Client,
-    pub(crate) db: TestDatabase,
-    /// A connection to the service's JetStream namespace.
-    pub(crate) bus: Bus,
-    _server: TestServer,
+/// The orders service under test, with its database, its namespace's bus
+/// and a client (see [`testing::TestApp`]), and the helpers below.
+pub(crate) struct TestApp(testing::TestApp);
+
+impl std::ops::Deref for TestApp {
+    type Target = testing::TestApp;
+    fn deref(&self) -> &testing::TestApp {
+        &self.0
+    }
 }
 
 /// Sweeps that never run within a test, unless a test asks for them.
@@ -43,52 +42,30 @@ pub(crate) async fn spawn_app() -> TestApp {
 
 /// The service with its own reservation length and sweep settings.
 pub(crate) async fn spawn_app_with(order_expiration: Duration, sweep: SweepSettings) -> TestApp {
-    let db = TestDatabase::create_empty().await;
-    let prefix = testing::unique_prefix();
+    let env = TestEnv::new("orders-tests").await;
     let settings = orders::config::Settings {
-        common: testing::common_settings(&prefix),
-        database_url: db.url.clone(),
+        common: env.common_settings(),
+        database_url: env.db.url.clone(),
         order_expiration,
         sweep,
     };
-    // The streams exist before a test publishes to them or reads them,
-    // whichever of the test and the service gets to NATS first.
-    let bus = Bus::connect(&settings.common.nats, "orders-tests")
-        .await
-        .expect("NATS reachable");
-    bus.ensure_streams().await.expect("streams");
-    let lifecycle = Lifecycle::new();
-    let service = orders::startup::build(&settings, &lifecycle)
-        .await
-        .expect("orders starts");
-    let server = TestServer::start(service.into_app(), lifecycle).await;
-    TestApp {
-        address: server.address.clone(),
-        client: reqwest::Client::new(),
-        db,
-        bus,
-        _server: server,
-    }
+    TestApp(
+        testing::spawn_app(env, |lifecycle| async move {
+            orders::startup::build(&settings, &lifecycle).await
+        })
+        .await,
+    )
 }
 
 /// A signed-in user: stateless sessions need no auth service.
 pub(crate) use common::testing::TestUser as User;
 
 impl TestApp {
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        user: Option<&User>,
-    ) -> reqwest::RequestBuilder {
-        let request = self.client.request(method, self.url(path));
+    /// The client, signed in as `user` when given.
+    fn client_of(&self, user: Option<&User>) -> TestClient {
         match user {
-            Some(user) => request.header("Cookie", &user.cookie),
-            None => request,
+            Some(user) => self.client.as_user(user),
+            None => self.client.clone(),
         }
     }
 
@@ -97,11 +74,7 @@ impl TestApp {
         user: Option<&User>,
         body: &Value,
     ) -> reqwest::Response {
-        self.request(reqwest::Method::POST, "/api/orders", user)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.client_of(user).send_post("/api/orders", body).await
     }
 
     /// `POST /api/orders {ticketId}` as `user`.
@@ -122,17 +95,11 @@ impl TestApp {
     }
 
     pub(crate) async fn get(&self, path: &str, user: Option<&User>) -> reqwest::Response {
-        self.request(reqwest::Method::GET, path, user)
-            .send()
-            .await
-            .expect("request")
+        self.client_of(user).send_get(path).await
     }
 
     pub(crate) async fn delete(&self, path: &str, user: Option<&User>) -> reqwest::Response {
-        self.request(reqwest::Method::DELETE, path, user)
-            .send()
-            .await
-            .expect("request")
+        self.client_of(user).send_delete(path).await
     }
 
     /// Puts a ticket straight into the replica, as if its ticket.created had
@@ -160,13 +127,7 @@ impl TestApp {
     /// Publishes `event` onto the service's namespace with a new message id;
     /// returns that id.
     pub(crate) async fn publish<E: Event>(&self, event: &E) -> Uuid {
-        let id = Uuid::now_v7();
-        let payload = Bytes::from(serde_json::to_vec(event).expect("json"));
-        self.bus
-            .publish(E::SUBJECT, id, payload, &[])
-            .await
-            .expect("publish");
-        id
+        testing::publish(&self.bus, event).await
     }
 
     /// Every message in `stream`, in stream order.
@@ -181,10 +142,7 @@ impl TestApp {
     }
 
     pub(crate) async fn count(&self, sql: &'static str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(&self.db.pool)
-            .await
-            .expect("count")
+        self.db.count(sql).await
     }
 
     /// An order's status and version, read from the database.
@@ -217,40 +175,13 @@ impl TestApp {
     }
 }
 
-/// An error body's first message.
-pub(crate) fn first_message(body: &Value) -> &str {
-    body["errors"][0]["message"].as_str().unwrap_or_default()
-}
-
-/// The `field` values of an error body, in order.
-pub(crate) fn error_fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e["field"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub(crate) use common::testing::{error_fields, first_message};
 
 impl TestApp {
     /// How many deliveries (first ones and redeliveries) the service's
     /// durable consumer of `subject` has made.
     pub(crate) async fn deliveries(&self, subject: &str) -> u64 {
-        let stream = Stream::of(subject).expect("a stream holds the subject");
-        let stream = self
-            .bus
-            .jetstream()
-            .get_stream(self.bus.name(stream.name()))
-            .await
-            .expect("stream exists");
-        let consumer = self
-            .bus
-            .name(&common::listener::consumer_name(orders::SERVICE, subject));
-        stream
-            .consumer_info(consumer)
+        testing::consumer_info(&self.bus, orders::SERVICE, subject)
             .await
             .map(|info| info.delivered.consumer_sequence)
             .unwrap_or_default()

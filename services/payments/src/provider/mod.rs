@@ -9,6 +9,8 @@ mod stripe;
 
 use uuid::Uuid;
 
+use common::config::ExposeSecret as _;
+
 use crate::config::StripeSettings;
 
 pub use simulated::SimulatedProvider;
@@ -64,7 +66,10 @@ impl PaymentProvider {
     /// Stripe when a secret key is configured, the simulation otherwise.
     pub fn from_settings(settings: &StripeSettings) -> anyhow::Result<Self> {
         Ok(match &settings.secret_key {
-            Some(key) => Self::Stripe(StripeProvider::new(key, &settings.api_base)?),
+            Some(key) => Self::Stripe(StripeProvider::new(
+                key.expose_secret(),
+                &settings.api_base,
+            )?),
             None => Self::Simulated(SimulatedProvider::new()),
         })
     }

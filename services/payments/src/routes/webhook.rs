@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use common::ApiError;
+use common::config::ExposeSecret as _;
 use common::error::ApiResult;
 
 use crate::billing::{self, Charged};
@@ -84,7 +85,7 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         )
             .into_response();
     };
-    match handle(&state, &secret, &headers, &body).await {
+    match handle(&state, secret.expose_secret(), &headers, &body).await {
         Ok(answer) => axum::Json(answer).into_response(),
         Err(e) => e.into_response(),
     }

@@ -8,11 +8,8 @@
 use std::time::Duration;
 
 use async_nats::jetstream::message::StreamMessage;
-use bytes::Bytes;
-use common::bus::Bus;
 use common::events::{Event, OrderCancelled, Stream, TicketRef};
-use common::lifecycle::Lifecycle;
-use common::testing::{self, TestDatabase, TestServer, eventually};
+use common::testing::{self, TestEnv, eventually};
 use payments::config::{Settings, StripeSettings};
 use payments::provider::{PaymentProvider, StripeProvider};
 use serde_json::{Value, json};
@@ -33,15 +30,20 @@ pub(crate) const STRIPE_KEY: &str = "sk_test_stub";
 /// that a test can tell the setting is honoured.
 pub(crate) const CURRENCY: &str = "eur";
 
+/// The payments service under test, with its database, its namespace's bus
+/// and a client (see [`testing::TestApp`]), the Stripe stub it talks to,
+/// and the helpers below.
 pub(crate) struct TestApp {
-    pub(crate) address: String,
-    pub(crate) client: reqwest::Client,
-    pub(crate) db: TestDatabase,
-    /// A connection to the service's JetStream namespace.
-    pub(crate) bus: Bus,
+    app: testing::TestApp,
     /// Stripe's API, as far as this service uses it.
     pub(crate) stripe: MockServer,
-    _server: TestServer,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = testing::TestApp;
+    fn deref(&self) -> &testing::TestApp {
+        &self.app
+    }
 }
 
 /// The service talking to the Stripe stub, with webhooks on.
@@ -70,48 +72,25 @@ pub(crate) async fn spawn_simulated_app() -> TestApp {
 }
 
 async fn spawn_with(stripe_settings: StripeSettings, stripe: MockServer) -> TestApp {
-    let db = TestDatabase::create_empty().await;
-    let prefix = testing::unique_prefix();
+    let env = TestEnv::new("payments-tests").await;
     let settings = Settings {
-        common: testing::common_settings(&prefix),
-        database_url: db.url.clone(),
+        common: env.common_settings(),
+        database_url: env.db.url.clone(),
         stripe: stripe_settings,
     };
-    // The streams exist before a test publishes to them or reads them,
-    // whichever of the test and the service gets to NATS first.
-    let bus = Bus::connect(&settings.common.nats, "payments-tests")
-        .await
-        .expect("NATS reachable");
-    bus.ensure_streams().await.expect("streams");
-    let lifecycle = Lifecycle::new();
-    let service = payments::startup::build(&settings, &lifecycle)
-        .await
-        .expect("payments starts");
-    let server = TestServer::start(service.into_app(), lifecycle).await;
-    TestApp {
-        address: server.address.clone(),
-        client: reqwest::Client::new(),
-        db,
-        bus,
-        stripe,
-        _server: server,
-    }
+    let app = testing::spawn_app(env, |lifecycle| async move {
+        payments::startup::build(&settings, &lifecycle).await
+    })
+    .await;
+    TestApp { app, stripe }
 }
 
 /// A signed-in user: stateless sessions need no auth service.
 pub(crate) use common::testing::TestUser as User;
 
 impl TestApp {
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
     pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
+        self.client.send_get(path).await
     }
 
     /// `POST /api/payments` with any JSON body, as `user` (or anonymous).
@@ -120,12 +99,12 @@ impl TestApp {
         user: Option<&User>,
         body: &Value,
     ) -> reqwest::Response {
-        let request = self.client.post(self.url("/api/payments")).json(body);
-        let request = match user {
-            Some(user) => request.header("Cookie", &user.cookie),
-            None => request,
-        };
-        request.send().await.expect("request")
+        match user {
+            Some(user) => self.client.as_user(user),
+            None => self.client.clone(),
+        }
+        .send_post("/api/payments", body)
+        .await
     }
 
     /// `POST /api/payments {token, orderId}` as `user`.
@@ -167,13 +146,7 @@ impl TestApp {
     /// Publishes `event` onto the service's namespace with a new message id;
     /// returns that id.
     pub(crate) async fn publish<E: Event>(&self, event: &E) -> Uuid {
-        let id = Uuid::now_v7();
-        let payload = Bytes::from(serde_json::to_vec(event).expect("json"));
-        self.bus
-            .publish(E::SUBJECT, id, payload, &[])
-            .await
-            .expect("publish");
-        id
+        testing::publish(&self.bus, event).await
     }
 
     /// Publishes the cancellation of `order_id` at `version`.
@@ -203,10 +176,7 @@ impl TestApp {
     }
 
     pub(crate) async fn count(&self, sql: &'static str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(&self.db.pool)
-            .await
-            .expect("count")
+        self.db.count(sql).await
     }
 
     /// The (status, stripe id) of every payment of an order, oldest first.
@@ -259,18 +229,7 @@ impl TestApp {
 
     /// How many deliveries the service's durable consumer of `subject` made.
     pub(crate) async fn deliveries(&self, subject: &str) -> u64 {
-        let stream = Stream::of(subject).expect("a stream holds the subject");
-        let stream = self
-            .bus
-            .jetstream()
-            .get_stream(self.bus.name(stream.name()))
-            .await
-            .expect("stream exists");
-        let consumer = self
-            .bus
-            .name(&common::listener::consumer_name(payments::SERVICE, subject));
-        stream
-            .consumer_info(consumer)
+        testing::consumer_info(&self.bus, payments::SERVICE, subject)
             .await
             .map(|info| info.delivered.consumer_sequence)
             .unwrap_or_default()
@@ -449,7 +408,7 @@ impl TestApp {
     ) -> reqwest::Response {
         let request = self
             .client
-            .post(self.url("/api/payments/webhook"))
+            .request(reqwest::Method::POST, "/api/payments/webhook")
             .header("Content-Type", "application/json; charset=utf-8")
             .body(payload.to_string());
         let request = match signature {
@@ -468,20 +427,4 @@ impl TestApp {
     }
 }
 
-/// An error body's first message.
-pub(crate) fn first_message(body: &Value) -> &str {
-    body["errors"][0]["message"].as_str().unwrap_or_default()
-}
-
-/// The `field` values of an error body, in order.
-pub(crate) fn error_fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e["field"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub(crate) use common::testing::{error_fields, first_message};

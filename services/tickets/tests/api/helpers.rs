@@ -5,56 +5,40 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::message::StreamMessage;
-use bytes::Bytes;
-use common::bus::Bus;
-use common::events::{
-    Event, OrderCancelled, OrderCreated, OrderStatus, OrderTicket, Stream, TicketRef,
-};
-use common::lifecycle::Lifecycle;
+use common::contract::OrderStatus;
+use common::events::{Event, OrderCancelled, OrderCreated, OrderTicket, Stream, TicketRef};
 use common::session::CurrentUser;
-use common::testing::{self, TestDatabase, TestServer};
+use common::testing::{self, TestEnv};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// How long a test waits for something asynchronous (relay, listeners).
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
-pub(crate) struct TestApp {
-    pub(crate) address: String,
-    pub(crate) client: reqwest::Client,
-    pub(crate) db: TestDatabase,
-    pub(crate) bus: Bus,
-    _server: TestServer,
+/// The tickets service under test, with its database, its namespace's bus
+/// and a client (see [`testing::TestApp`]), and the helpers below.
+pub(crate) struct TestApp(testing::TestApp);
+
+impl std::ops::Deref for TestApp {
+    type Target = testing::TestApp;
+    fn deref(&self) -> &testing::TestApp {
+        &self.0
+    }
 }
 
 pub(crate) async fn spawn_app() -> TestApp {
-    let db = TestDatabase::create_empty().await;
-    let prefix = testing::unique_prefix();
-    let bus = Bus::connect(&testing::nats_settings(&prefix), "tickets-tests")
-        .await
-        .expect("NATS reachable");
-    // The streams exist before the test publishes, as in a running system.
-    // Created before the service starts, because two concurrent creations
-    // of one stream make one of them fail.
-    bus.ensure_streams().await.expect("streams");
+    let env = TestEnv::new("tickets-tests").await;
     let settings = tickets::config::Settings {
-        common: testing::common_settings(&prefix),
-        database_url: db.url.clone(),
+        common: env.common_settings(),
+        database_url: env.db.url.clone(),
     };
-    let lifecycle = Lifecycle::new();
-    let service = tickets::startup::build(&settings, &lifecycle)
-        .await
-        .expect("tickets starts");
-    let server = TestServer::start(service.into_app(), lifecycle).await;
-    TestApp {
-        address: server.address.clone(),
-        client: reqwest::Client::new(),
-        db,
-        bus,
-        _server: server,
-    }
+    TestApp(
+        testing::spawn_app(env, |lifecycle| async move {
+            tickets::startup::build(&settings, &lifecycle).await
+        })
+        .await,
+    )
 }
 
 /// A signed-in user and the `Cookie` header value of their session.
@@ -65,21 +49,14 @@ pub(crate) fn signed_in() -> (CurrentUser, String) {
 }
 
 impl TestApp {
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
     /// `POST /api/tickets`, signed in with `cookie` when given.
     pub(crate) async fn post_ticket(
         &self,
         cookie: Option<&str>,
         body: &Value,
     ) -> reqwest::Response {
-        let mut request = self.client.post(self.url("/api/tickets")).json(body);
-        if let Some(cookie) = cookie {
-            request = request.header("Cookie", cookie);
-        }
-        request.send().await.expect("request")
+        self.send(reqwest::Method::POST, "/api/tickets", cookie, body)
+            .await
     }
 
     /// `PUT /api/tickets/:id`, signed in with `cookie` when given.
@@ -89,10 +66,23 @@ impl TestApp {
         id: &str,
         body: &Value,
     ) -> reqwest::Response {
-        let mut request = self
-            .client
-            .put(self.url(&format!("/api/tickets/{id}")))
-            .json(body);
+        self.send(
+            reqwest::Method::PUT,
+            &format!("/api/tickets/{id}"),
+            cookie,
+            body,
+        )
+        .await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        cookie: Option<&str>,
+        body: &Value,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, path).json(body);
         if let Some(cookie) = cookie {
             request = request.header("Cookie", cookie);
         }
@@ -100,11 +90,7 @@ impl TestApp {
     }
 
     pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
+        self.client.send_get(path).await
     }
 
     /// `GET /api/tickets/:id` as JSON; panics unless it is 200.
@@ -129,15 +115,7 @@ impl TestApp {
 
     /// Publishes `event` as the orders service would, with a fresh id.
     pub(crate) async fn publish<E: Event>(&self, event: &E) {
-        self.bus
-            .publish(
-                E::SUBJECT,
-                Uuid::now_v7(),
-                Bytes::from(serde_json::to_vec(event).expect("json")),
-                &[],
-            )
-            .await
-            .expect("publish");
+        testing::publish(&self.bus, event).await;
     }
 
     /// Every message in `stream`, in stream order (none while it does not
@@ -148,13 +126,7 @@ impl TestApp {
 
     /// The payloads published on `subject` (unprefixed), in order.
     pub(crate) async fn published(&self, subject: &str) -> Vec<Value> {
-        let stream = Stream::of(subject).expect("a stream holds the subject");
-        self.messages(stream)
-            .await
-            .iter()
-            .filter(|m| self.bus.unprefixed(m.subject.as_str()) == subject)
-            .map(|m| serde_json::from_slice(&m.payload).expect("JSON payload"))
-            .collect()
+        testing::published_json(&self.bus, subject).await
     }
 
     /// Waits until exactly `count` events were published on `subject`, and
@@ -173,12 +145,7 @@ impl TestApp {
     /// Waits until the service's consumer of `subject` has acknowledged
     /// every message published on it so far.
     pub(crate) async fn wait_until_consumed(&self, subject: &str) {
-        let consumed = testing::eventually(WAIT, || async {
-            self.consumer_info(subject)
-                .await
-                .is_some_and(|i| i.num_pending == 0 && i.num_ack_pending == 0)
-        })
-        .await;
+        let consumed = testing::consumed(&self.bus, tickets::SERVICE, subject, WAIT).await;
         assert!(consumed, "{subject} was not consumed");
     }
 
@@ -187,18 +154,7 @@ impl TestApp {
         &self,
         subject: &str,
     ) -> Option<async_nats::jetstream::consumer::Info> {
-        let stream = Stream::of(subject)?;
-        let stream = self
-            .bus
-            .jetstream()
-            .get_stream(self.bus.name(stream.name()))
-            .await
-            .ok()?;
-        let name = self
-            .bus
-            .name(&common::listener::consumer_name("tickets", subject));
-        let mut consumer: PullConsumer = stream.get_consumer(&name).await.ok()?;
-        consumer.info().await.ok().cloned()
+        testing::consumer_info(&self.bus, tickets::SERVICE, subject).await
     }
 
     /// Waits until the ticket's `orderId` is `order` (`None`: free).
@@ -243,20 +199,4 @@ pub(crate) fn order_cancelled(order: Uuid, ticket: Uuid) -> OrderCancelled {
     }
 }
 
-/// The `field` values of an error body, in order.
-pub(crate) fn error_fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e["field"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The `Nats-Msg-Id` header of a stream message.
-pub(crate) fn msg_id(m: &StreamMessage) -> Option<String> {
-    m.headers.get("Nats-Msg-Id").map(|v| v.as_str().to_string())
-}
+pub(crate) use common::testing::{error_fields, msg_id};

@@ -8,10 +8,9 @@
 
 use std::time::Duration;
 
-use common::bus::Bus;
-use common::lifecycle::{Lifecycle, Service};
+use common::lifecycle::Lifecycle;
 use common::session::CurrentUser;
-use common::testing::{self, TestDatabase, eventually};
+use common::testing::{self, TestDatabase, TestEnv, eventually};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
@@ -28,7 +27,7 @@ pub(crate) struct Site {
     /// The payments service's database, to see what it recorded.
     payments_db: TestDatabase,
     lifecycle: Lifecycle,
-    _databases: Vec<TestDatabase>,
+    _databases: [TestDatabase; 3],
 }
 
 impl Drop for Site {
@@ -79,57 +78,35 @@ pub(crate) async fn spawn_stripe_site() -> Site {
 }
 
 async fn start(options: Options) -> Site {
-    let prefix = testing::unique_prefix();
-    // The streams exist before any service publishes or listens.
-    let bus = Bus::connect(&testing::nats_settings(&prefix), "web-tests")
-        .await
-        .expect("NATS reachable");
-    bus.ensure_streams().await.expect("streams");
-    let databases = vec![
+    let env = TestEnv::new("web-tests").await;
+    let databases = [
         TestDatabase::create_empty().await,
         TestDatabase::create_empty().await,
         TestDatabase::create_empty().await,
     ];
-    let payments_db = TestDatabase::create_empty().await;
-    let lifecycle = Lifecycle::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-
-    let auth = auth::startup::build(
-        &auth::config::Settings {
-            common: testing::common_settings(&prefix),
+    let common = env.common_settings();
+    let settings = buytickets_suite::Settings {
+        auth: auth::config::Settings {
+            common: common.clone(),
             database_url: databases[0].url.clone(),
         },
-        &lifecycle,
-    )
-    .await
-    .expect("auth starts");
-    let tickets = tickets::startup::build(
-        &tickets::config::Settings {
-            common: testing::common_settings(&prefix),
+        tickets: tickets::config::Settings {
+            common: common.clone(),
             database_url: databases[1].url.clone(),
         },
-        &lifecycle,
-    )
-    .await
-    .expect("tickets starts");
-    let orders = orders::startup::build(
-        &orders::config::Settings {
-            common: testing::common_settings(&prefix),
+        orders: orders::config::Settings {
+            common: common.clone(),
             database_url: databases[2].url.clone(),
             order_expiration: options.order_expiration,
             sweep: orders::config::SweepSettings::default(),
         },
-        &lifecycle,
-    )
-    .await
-    .expect("orders starts");
-    let payments = payments::startup::build(
-        &payments::config::Settings {
-            common: testing::common_settings(&prefix),
-            database_url: payments_db.url.clone(),
+        payments: payments::config::Settings {
+            common: common.clone(),
+            database_url: env.db.url.clone(),
             stripe: payments::config::StripeSettings {
                 secret_key: None,
                 api_base: payments::config::DEFAULT_STRIPE_API_BASE.into(),
@@ -137,53 +114,31 @@ async fn start(options: Options) -> Site {
                 webhook_secret: None,
             },
         },
-        &lifecycle,
-    )
-    .await
-    .expect("payments starts");
-    let web = web::startup::build(
-        &web::config::Settings {
-            port: 0,
-            log_format: common::config::LogFormat::Pretty,
-            shutdown_timeout: Duration::from_secs(5),
+        expiration: options.expiration.then(|| expiration::config::Settings {
+            common: common.clone(),
+            redis_url: testing::redis_url(),
+            queue: format!("{}:expiration", env.prefix),
+        }),
+        web: web::config::Settings {
+            process: common.process,
             apis: web::config::ApiUrls::all(base.parse().expect("base url")),
             stripe_publishable_key: options.stripe_publishable_key.map(str::to_string),
             tickets_per_page: PER_PAGE,
             api_timeout: Duration::from_secs(5),
         },
-        &lifecycle,
-    )
-    .await
-    .expect("web starts");
-    let mut services = vec![auth, tickets, orders, payments, web];
-    if options.expiration {
-        let expiration = expiration::startup::build(
-            &expiration::config::Settings {
-                common: testing::common_settings(&prefix),
-                redis_url: testing::redis_url(),
-                queue: format!("{prefix}:expiration"),
-            },
-            &lifecycle,
-        )
+    };
+    let lifecycle = Lifecycle::new();
+    let app = buytickets_suite::build(&settings, &lifecycle)
         .await
-        .expect("expiration starts");
-        services.push(expiration);
-    }
-
-    let mut api = axum::Router::new();
-    let mut readiness = common::health::Readiness::new();
-    for service in services {
-        api = api.merge(service.api);
-        readiness = readiness.merge(service.readiness);
-    }
-    let app = Service { api, readiness }.into_app();
+        .expect("the site starts")
+        .into_app();
     let serving = lifecycle.clone();
     tokio::spawn(async move {
         let _ = serving.serve(listener, app, Duration::from_secs(5)).await;
     });
     Site {
         base,
-        payments_db,
+        payments_db: env.db,
         lifecycle,
         _databases: databases,
     }

@@ -1,0 +1,103 @@
+//! The start-up every service shares, in one place: connect to NATS, open
+//! and migrate the service's own database, start its outbox relay, register
+//! its listeners, and collect the readiness checks. A service's
+//! `startup::build` is then only what is its own: its state, its routes and
+//! any extra background task.
+//!
+//! ```ignore
+//! let mut backbone = Backbone::connect(SERVICE, &settings.common.nats, lifecycle).await?;
+//! let pool = backbone.database(&settings.database_url, &crate::MIGRATOR).await?;
+//! backbone.listen(TicketCreatedListener::new(pool.clone()));
+//! Ok(backbone.into_service(crate::routes::router().with_state(state)))
+//! ```
+
+use anyhow::Context as _;
+use axum::Router;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+
+use crate::bus::Bus;
+use crate::config::NatsSettings;
+use crate::health::Readiness;
+use crate::lifecycle::{Lifecycle, Service};
+use crate::listener::{self, Listener};
+use crate::outbox::{Relay, RelayOptions};
+
+/// A service being assembled: its name, lifecycle, bus and readiness checks.
+pub struct Backbone {
+    service: &'static str,
+    lifecycle: Lifecycle,
+    bus: Bus,
+    readiness: Readiness,
+}
+
+impl Backbone {
+    /// Connects to NATS as `service` (in the background when the broker is
+    /// not reachable yet, so the service starts anyway).
+    pub async fn connect(
+        service: &'static str,
+        nats: &NatsSettings,
+        lifecycle: &Lifecycle,
+    ) -> anyhow::Result<Backbone> {
+        Ok(Backbone {
+            service,
+            lifecycle: lifecycle.clone(),
+            bus: Bus::connect(nats, service).await?,
+            readiness: Readiness::new(),
+        })
+    }
+
+    /// The service's name, as its consumers and inbox rows carry it.
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    /// The bus, for what the service publishes or consumes by itself.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// The lifecycle the service's background tasks run on.
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
+    /// Opens the service's own database at `url` (lazily), applies the
+    /// shared and the service's `migrations`, starts the outbox relay and
+    /// adds the `<service>-database` readiness check. Fails when the
+    /// database cannot be migrated.
+    pub async fn database(&mut self, url: &str, migrations: &Migrator) -> anyhow::Result<PgPool> {
+        let pool = crate::db::pool(url)?;
+        crate::db::migrate(&pool, migrations)
+            .await
+            .with_context(|| format!("migrating the {} database", self.service))?;
+        let relay = Relay::new(pool.clone(), self.bus.clone(), RelayOptions::default());
+        self.lifecycle.spawn(|shutdown| relay.run(shutdown));
+        self.readiness = std::mem::take(&mut self.readiness)
+            .postgres(format!("{}-database", self.service), pool.clone());
+        Ok(pool)
+    }
+
+    /// Runs `listener` as this service's durable consumer of its subject.
+    pub fn listen<L: Listener>(&self, listener: L) {
+        listener::spawn(&self.lifecycle, &self.bus, self.service, listener);
+    }
+
+    /// Adds a readiness check of the service's own (e.g. its Redis).
+    pub fn check<F, Fut>(&mut self, name: impl Into<String>, check: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.readiness = std::mem::take(&mut self.readiness).check(name, check);
+    }
+
+    /// The finished service: `api` (the service's routes, with their state)
+    /// and the readiness checks, NATS's last.
+    pub fn into_service(self, api: Router) -> Service {
+        Service {
+            api,
+            readiness: self.readiness.nats("nats", self.bus.client().clone()),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Test support against the real servers of the machine, shared by every
+//! service's tests:
+//!
+//! - [`db`]: a fresh PostgreSQL database per test;
+//! - [`bus`]: a JetStream namespace per test ([`TestEnv`] bundles it with a
+//!   database), publishing into it and reading what reached its streams;
+//! - [`nats_server`]: a private `nats-server` a test may stop and start;
+//! - [`http`]: [`spawn_app`], which serves a service under test, and
+//!   [`TestClient`], which calls it.
+//!
+//! Set `TEST_LOG=1` (or a filter such as `TEST_LOG=debug`) to see the
+//! services' logs in a test's output.
+
+pub mod bus;
+pub mod db;
+pub mod http;
+pub mod nats_server;
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::config::{CommonSettings, ProcessSettings, SessionSettings};
+
+pub use bus::{
+    TestEnv, consumed, consumer_info, msg_id, nats_settings, nats_url, outbox_settled, publish,
+    published, published_json, stream_messages, sweep_stale_test_streams, unique_prefix,
+    wait_for_published,
+};
+pub use db::{TestDatabase, admin_database_url};
+pub use http::{
+    TestApp, TestClient, TestServer, error_fields, expect, first_message, set_cookie, spawn_app,
+};
+pub use nats_server::NatsServer;
+
+/// The Redis server tests use (`REDIS_URL`, default local).
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Turns on the services' logs in tests when `TEST_LOG` is set (to `1`,
+/// `true`, or a `tracing` filter such as `debug,sqlx=warn`); quiet otherwise.
+/// Idempotent: every [`spawn_app`] calls it.
+pub fn init_test_logs() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let Ok(value) = std::env::var("TEST_LOG") else {
+            return;
+        };
+        let filter = match value.trim() {
+            "" | "0" | "false" => return,
+            "1" | "true" => "info",
+            filter => filter,
+        };
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+/// Polls `check` every 20 ms until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The key every service under test signs and checks sessions with.
+pub const TEST_SESSION_KEY: &str = "test-key-test-key-test-key-test-key!";
+
+/// The session settings of every service under test: one shared test key.
+pub fn session_settings() -> SessionSettings {
+    SessionSettings {
+        key: TEST_SESSION_KEY.into(),
+        ttl: Duration::from_secs(3600),
+        secure_cookie: false,
+    }
+}
+
+/// Common settings for a service under test: port 0, the test session key,
+/// the JetStream namespace `prefix` on the tests' NATS server.
+pub fn common_settings(prefix: &str) -> CommonSettings {
+    CommonSettings {
+        process: ProcessSettings {
+            port: 0,
+            log_format: crate::config::LogFormat::Pretty,
+            shutdown_timeout: Duration::from_secs(5),
+        },
+        nats: nats_settings(prefix),
+        session: session_settings(),
+    }
+}
+
+/// A `Cookie` header value carrying a valid session for `user`, signed with
+/// the test key, as if the user had signed in through the auth service.
+pub fn session_cookie(user: &crate::session::CurrentUser) -> String {
+    let token = crate::session::Sessions::new(&session_settings())
+        .issue(user)
+        .expect("sign a test session");
+    format!("{}={token}", crate::session::COOKIE_NAME)
+}
+
+/// A new user id and email, not signed up anywhere (sessions are stateless).
+pub fn new_user() -> crate::session::CurrentUser {
+    let id = Uuid::now_v7();
+    crate::session::CurrentUser {
+        id,
+        email: format!("{}@test.com", id.simple()),
+    }
+}
+
+/// A signed-in user for API tests: a new user and the `Cookie` header value
+/// of their session (sessions are stateless: no auth service is needed).
+pub struct TestUser {
+    /// The user's id.
+    pub id: Uuid,
+    /// `Cookie` header value of the user's session.
+    pub cookie: String,
+}
+
+impl TestUser {
+    /// A new user, signed in.
+    pub fn new() -> TestUser {
+        let user = new_user();
+        TestUser {
+            id: user.id,
+            cookie: session_cookie(&user),
+        }
+    }
+}
+
+impl Default for TestUser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_test_namespaces_are_swept() {
+        assert!(super::bus::is_test_stream("t0123456789ab_TICKETS"));
+        assert!(!super::bus::is_test_stream("TICKETS"));
+        assert!(!super::bus::is_test_stream("tickets_TICKETS"));
+        assert!(!super::bus::is_test_stream("t0123456789xy_TICKETS"));
+    }
+}

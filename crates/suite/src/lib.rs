@@ -1,0 +1,83 @@
+//! Every buytickets service in one process, on one port, with the same
+//! routes as the Kubernetes ingress (`/api/users` → auth, `/api/tickets` →
+//! tickets, `/api/orders` → orders, `/api/payments` → payments, `/` → web;
+//! expiration has no routes). Each service keeps its own database and
+//! reaches the others only through NATS, exactly as when deployed; only the
+//! process boundary is gone. The `buytickets-suite` binary (`scripts/dev
+//! up`) and the web client's page tests both assemble it with [`build`].
+
+use anyhow::Context as _;
+use axum::Router;
+use common::config::ConfigError;
+use common::health::Readiness;
+use common::lifecycle::{Lifecycle, Service};
+
+/// The settings of every service in the suite.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The auth service's.
+    pub auth: auth::config::Settings,
+    /// The tickets service's.
+    pub tickets: tickets::config::Settings,
+    /// The orders service's.
+    pub orders: orders::config::Settings,
+    /// The payments service's.
+    pub payments: payments::config::Settings,
+    /// The expiration service's; `None` leaves it out (reservations then end
+    /// only through the orders service's backstop).
+    pub expiration: Option<expiration::config::Settings>,
+    /// The web client's.
+    pub web: web::config::Settings,
+}
+
+impl Settings {
+    /// Reads every service's settings from the environment; each service
+    /// finds its own database in `<SERVICE>_DATABASE_URL`. The pages call
+    /// the APIs at `own_origin` unless `API_URL` says otherwise.
+    pub fn from_env(own_origin: &web::config::Url) -> Result<Settings, ConfigError> {
+        Ok(Settings {
+            auth: auth::config::Settings::from_env(auth::SERVICE)?,
+            tickets: tickets::config::Settings::from_env(tickets::SERVICE)?,
+            orders: orders::config::Settings::from_env()?,
+            payments: payments::config::Settings::from_env()?,
+            expiration: Some(expiration::config::Settings::from_env()?),
+            web: web::config::Settings::from_env_with_api_url(own_origin)?,
+        })
+    }
+}
+
+/// Starts every service on `lifecycle` and merges their routes and
+/// readiness checks into one service.
+pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result<Service> {
+    let mut services = vec![
+        auth::startup::build(&settings.auth, lifecycle)
+            .await
+            .context("starting auth")?,
+        tickets::startup::build(&settings.tickets, lifecycle)
+            .await
+            .context("starting tickets")?,
+        orders::startup::build(&settings.orders, lifecycle)
+            .await
+            .context("starting orders")?,
+        payments::startup::build(&settings.payments, lifecycle)
+            .await
+            .context("starting payments")?,
+        web::startup::build(&settings.web, lifecycle)
+            .await
+            .context("starting web")?,
+    ];
+    if let Some(expiration) = &settings.expiration {
+        services.push(
+            expiration::startup::build(expiration, lifecycle)
+                .await
+                .context("starting expiration")?,
+        );
+    }
+    let mut api = Router::new();
+    let mut readiness = Readiness::new();
+    for service in services {
+        api = api.merge(service.api);
+        readiness = readiness.merge(service.readiness);
+    }
+    Ok(Service { api, readiness })
+}
