@@ -157,7 +157,9 @@ def service_env(rendered, deployment, base_env, generated_secret):
             if found is not None and ref["key"] in found.get("data", {}):
                 env[var] = found["data"][ref["key"]]
             elif not ref.get("optional"):
-                raise ManifestError("Deployment %s: %s reads the missing ConfigMap key %s/%s" % (name, var, ref["name"], ref["key"]))
+                raise ManifestError(
+                    "Deployment %s: %s reads the missing ConfigMap key %s/%s" % (name, var, ref["name"], ref["key"])
+                )
         else:
             raise ManifestError("Deployment %s: %s comes from %s, which the rehearsal cannot provide" % (name, var, list(source)))
 
@@ -226,5 +228,7 @@ def gateway_routes(rendered, gateway_name, listener):
                 path = match.get("path", {"type": "PathPrefix", "value": "/"})
                 if path["type"] != "PathPrefix":
                     raise ManifestError("HTTPRoute %s: only PathPrefix matches are rehearsed" % route["metadata"]["name"])
-                routes.append((path["value"], backends[0]["name"], backends[0]["port"], headers, rule.get("timeouts", {}).get("request")))
+                routes.append(
+                    (path["value"], backends[0]["name"], backends[0]["port"], headers, rule.get("timeouts", {}).get("request"))
+                )
     return sorted(routes, key=lambda r: -len(r[0]))

@@ -24,7 +24,17 @@ import urllib.request
 import yaml
 
 from . import flow
-from .manifests import ManifestError, Rendered, backend_workload, gateway_routes, image_env, service_env, service_for_host, service_port
+from .jetstream import JetStream
+from .manifests import (
+    ManifestError,
+    Rendered,
+    backend_workload,
+    gateway_routes,
+    image_env,
+    service_env,
+    service_for_host,
+    service_port,
+)
 
 # This machine's servers, standing in for the cluster's.
 PG = "postgres://postgres@127.0.0.1:5432"
@@ -65,7 +75,7 @@ class Rehearsal:
 
     def generated_secret(self, secret, key, kind):
         if kind.startswith("cnpg:"):
-            cluster = kind[len("cnpg:"):]
+            cluster = kind[len("cnpg:") :]
             if key != "uri":
                 raise ManifestError("the rehearsal provides only `uri` of %s, not %s" % (secret, key))
             if cluster not in self.databases:
@@ -123,8 +133,10 @@ class Rehearsal:
         self.routes = self.proxy_routes(rendered)
         policy = next(iter(rendered.all("BackendTrafficPolicy").values()), {})
         self.body_limit = (policy.get("spec", {}).get("requestBuffer") or {}).get("limit", "1Mi")
-        say("from the manifests: %d services, %d routes, Secrets generated for %s"
-            % (len(self.services), len(self.routes), ", ".join(sorted("%s/%s" % k for k in self.secrets)) or "none"))
+        say(
+            "from the manifests: %d services, %d routes, Secrets generated for %s"
+            % (len(self.services), len(self.routes), ", ".join(sorted("%s/%s" % k for k in self.secrets)) or "none")
+        )
 
     def proxy_routes(self, rendered):
         gateways = rendered.all("Gateway")
@@ -159,8 +171,10 @@ class Rehearsal:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.processes[name].poll() is not None:
-                raise ManifestError("%s exited with %s before it was ready; its log (%s/%s.log) ends with:\n%s"
-                                    % (name, self.processes[name].returncode, self.logs, name, self.tail(name)))
+                raise ManifestError(
+                    "%s exited with %s before it was ready; its log (%s/%s.log) ends with:\n%s"
+                    % (name, self.processes[name].returncode, self.logs, name, self.tail(name))
+                )
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
@@ -176,7 +190,7 @@ class Rehearsal:
             return "".join("      " + line for line in f.readlines()[-lines:])
 
     def start_all(self):
-        for cluster, db in self.databases.items():
+        for db in self.databases.values():
             psql('CREATE DATABASE "%s"' % db)
         for name in self.services:
             self.start(name)
@@ -231,8 +245,10 @@ http {
             except OSError:
                 time.sleep(0.2)
         self.base_url = "http://127.0.0.1:%d" % self.proxy_port
-        say("nginx at %s (config: %s/nginx.conf): %s" % (self.base_url, root, ", ".join(
-            "%s -> %s" % (prefix, workload) for prefix, workload, _, _ in self.routes)))
+        say(
+            "nginx at %s (config: %s/nginx.conf): %s"
+            % (self.base_url, root, ", ".join("%s -> %s" % (prefix, workload) for prefix, workload, _, _ in self.routes))
+        )
 
     # ---- the checks ---------------------------------------------------------------------
 
@@ -247,8 +263,11 @@ http {
         order = flow.reserve(buyer, ticket["id"])
         # Once tickets marks the ticket reserved, order.created has left the orders outbox for
         # JetStream, where payments reads it too: nothing of it is left in the process.
-        seller.wait_for("/api/tickets/%s" % ticket["id"], lambda t: t.get("orderId") == order["id"],
-                        "ticket %s reserved by order.created" % ticket["id"])
+        seller.wait_for(
+            "/api/tickets/%s" % ticket["id"],
+            lambda t: t.get("orderId") == order["id"],
+            "ticket %s reserved by order.created" % ticket["id"],
+        )
         self.processes[victim].send_signal(signal.SIGKILL)
         self.processes[victim].wait()
         flow.log("killed %s (SIGKILL)" % victim)
@@ -267,8 +286,9 @@ http {
     def browser(self):
         script = os.path.join(self.args.root, "services/web/browser/run.sh")
         say("browser test through nginx: services/web/browser/run.sh (purchase scenario)")
-        env = dict(os.environ, BASE_URL=self.base_url, SCENARIOS="purchase",
-                   SCREENSHOT_DIR=os.path.join(self.logs, "screenshots"))
+        env = dict(
+            os.environ, BASE_URL=self.base_url, SCENARIOS="purchase", SCREENSHOT_DIR=os.path.join(self.logs, "screenshots")
+        )
         subprocess.run([script], env=env, check=True)
 
     def report_memory(self):
@@ -299,8 +319,17 @@ http {
                 psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % db)
             except subprocess.CalledProcessError as error:
                 say("could not drop %s: %s" % (db, error.stderr.decode().strip()))
+        try:
+            jetstream = JetStream(*NATS)
+            deleted = jetstream.delete_streams(self.prefix)
+            jetstream.close()
+            say("cleaned up: %d databases, %d streams (%s_*)" % (len(self.databases), len(deleted), self.prefix))
+        except OSError as error:
+            say("could not delete the streams %s_*: %s (the tests' sweep removes them later)" % (self.prefix, error))
         if shutil.which("redis-cli"):
-            keys = subprocess.run(["redis-cli", "--scan", "--pattern", self.prefix + ":*"], capture_output=True, text=True).stdout.split()
+            keys = subprocess.run(
+                ["redis-cli", "--scan", "--pattern", self.prefix + ":*"], capture_output=True, text=True
+            ).stdout.split()
             if keys:
                 subprocess.run(["redis-cli", "del"] + keys, capture_output=True)
 

@@ -29,19 +29,28 @@ for report in reports:
     kind = report.get("check_type", "?")
     results = report.get("results", {})
     summary = report.get("summary", {})
-    lines.append("%s %d passed, %d failed, %d skipped" % (
-        kind, summary.get("passed", 0), summary.get("failed", 0), summary.get("skipped", 0)))
+    lines.append(
+        "%s %d passed, %d failed, %d skipped"
+        % (kind, summary.get("passed", 0), summary.get("failed", 0), summary.get("skipped", 0))
+    )
     for check in results.get("failed_checks", []):
-        failed.append("    FAILED %s %s (%s) in %s" % (
-            check["check_id"], check.get("resource", "?"), check.get("check_name", ""),
-            display_path(check.get("file_path", "?"))))
+        failed.append(
+            "    FAILED %s %s (%s) in %s"
+            % (
+                check["check_id"],
+                check.get("resource", "?"),
+                check.get("check_name", ""),
+                display_path(check.get("file_path", "?")),
+            )
+        )
     for check in results.get("skipped_checks", []):
         reason = ((check.get("check_result") or {}).get("suppress_comment") or "").strip()
         # checkov's own text when a skip annotation or comment gives no reason.
         if reason in ("", "No comment provided"):
-            unexplained.append("    SKIPPED WITHOUT A REASON %s %s in %s" % (
-                check["check_id"], check.get("resource", "?"),
-                display_path(check.get("file_path", "?"))))
+            unexplained.append(
+                "    SKIPPED WITHOUT A REASON %s %s in %s"
+                % (check["check_id"], check.get("resource", "?"), display_path(check.get("file_path", "?")))
+            )
         resource = check.get("resource", "?")
         if kind == "kubernetes":
             # Kind.namespace.name: the same resource appears once per overlay.

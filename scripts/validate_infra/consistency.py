@@ -21,8 +21,7 @@ DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 out = sys.argv[1]
 problems = []
 base = yaml.safe_load(open("infra/k8s/base/kustomization.yaml"))
-services = [c for c in base.get("components", [])
-            if os.path.exists("infra/k8s/base/%s/deployment.yaml" % c)]
+services = [c for c in base.get("components", []) if os.path.exists("infra/k8s/base/%s/deployment.yaml" % c)]
 skaffold = yaml.safe_load(open("skaffold.yaml"))
 artifacts = {a["image"]: a for a in skaffold.get("build", {}).get("artifacts", [])}
 for service in services:
@@ -57,7 +56,9 @@ for path in sorted(glob.glob(os.path.join(out, "*.yaml"))):
             if ":" not in image.rsplit("/", 1)[-1] and "@" not in image:
                 problems.append("%s: %s %s runs %s without a tag" % (overlay, d["kind"], name, image))
             if not image.split(":")[0].endswith(OWN_IMAGES) and not DIGEST.search(image):
-                problems.append("%s: %s %s runs %s, not pinned by digest (name:tag@sha256:...)" % (overlay, d["kind"], name, image))
+                problems.append(
+                    "%s: %s %s runs %s, not pinned by digest (name:tag@sha256:...)" % (overlay, d["kind"], name, image)
+                )
             if d["kind"] == "Deployment" and overlay != "dev" and not image.startswith("registry.digitalocean.com/buytickets/"):
                 problems.append("%s: Deployment %s runs %s, not an image of the registry" % (overlay, name, image))
             for env in c.get("env", []):
@@ -75,7 +76,10 @@ for path in sorted(glob.glob(os.path.join(out, "*.yaml"))):
         if not re.search(r"\b%s\b" % re.escape(secret), deploy):
             problems.append("%s needs the Secret %s, which the Deploy workflow does not check for" % (overlay, secret))
 
-print("%d services with a crate, a skaffold artifact and tagged images; third-party images pinned by digest; the Secrets staging and prod need are checked by deploy.yml" % len(services))
+print(
+    "%d services with a crate, a skaffold artifact and tagged images; third-party images pinned by digest; "
+    "the Secrets staging and prod need are checked by deploy.yml" % len(services)
+)
 for p in problems:
     print("    " + p)
 sys.exit(1 if problems else 0)
