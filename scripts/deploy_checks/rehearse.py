@@ -123,6 +123,16 @@ class Rehearsal:
         for name, deployment in deployments.items():
             self.services[name] = service_env(rendered, deployment, base_env, self.generated_secret)
             self.ports[name] = free_port()
+        owners = {}
+        for name, svc in self.services.items():
+            for cluster in svc.databases:
+                owners.setdefault(cluster, []).append(name)
+        shared = {cluster: names for cluster, names in owners.items() if len(names) > 1}
+        if shared:
+            raise ManifestError(
+                "each service owns its database, but %s"
+                % "; ".join("%s read %s-app" % (" and ".join(names), cluster) for cluster, names in shared.items())
+            )
         for name, svc in self.services.items():
             self.map_hosts(name, svc.env, rendered)
             # What the rehearsal changes, and nothing else: its own port, NATS namespace and
