@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.parse
 import urllib.request
 
 import yaml
