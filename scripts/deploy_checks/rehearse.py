@@ -39,6 +39,8 @@ from .manifests import (
 PG = "postgres://postgres@127.0.0.1:5432"
 NATS = ("127.0.0.1", 4222)
 REDIS = ("127.0.0.1", 6379)
+# nginx's per-client-IP bucket, filled with (requests, unit) from the BackendTrafficPolicy.
+RATE_ZONE = "  limit_req_zone $binary_remote_addr zone=edge:1m rate=%d%s;\n  limit_req_status 429;\n"
 
 
 def say(message):
@@ -141,7 +143,16 @@ class Rehearsal:
             svc.env["EXPIRATION_QUEUE"] = self.queue
         self.routes = self.proxy_routes(rendered)
         policy = next(iter(rendered.all("BackendTrafficPolicy").values()), {})
-        self.body_limit = (policy.get("spec", {}).get("requestBuffer") or {}).get("limit", "1Mi")
+        spec = policy.get("spec", {})
+        self.body_limit = (spec.get("requestBuffer") or {}).get("limit", "1Mi")
+        # The per-client-IP limit, as nginx's limit_req: one bucket for all routes, so stricter
+        # than Envoy's bucket per route; a flow that passes under it passes under Envoy's.
+        self.rate = None
+        for rule in ((spec.get("rateLimit") or {}).get("local") or {}).get("rules", []):
+            per_ip = any((c.get("sourceCIDR") or {}).get("type") == "Distinct" for c in rule.get("clientSelectors", []))
+            unit = {"Second": "r/s", "Minute": "r/m"}.get(rule["limit"]["unit"])
+            if per_ip and unit:
+                self.rate = (rule["limit"]["requests"], unit)
         say(
             "from the manifests: %d services, %d routes, Secrets generated for %s"
             % (len(self.services), len(self.routes), ", ".join(sorted("%s/%s" % k for k in self.secrets)) or "none")
@@ -235,13 +246,20 @@ http {
   uwsgi_temp_path %(root)s/uwsgi;
   scgi_temp_path %(root)s/scgi;
   client_max_body_size %(size)s;
-  server {
+%(rate_zone)s  server {
     listen 127.0.0.1:%(port)d;
-    proxy_set_header Host $http_host;
+%(rate_limit)s    proxy_set_header Host $http_host;
     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
 %(locations)s  }
 }
-""" % {"root": root, "size": size, "port": self.proxy_port, "locations": "".join(locations)}
+""" % {
+            "root": root,
+            "size": size,
+            "port": self.proxy_port,
+            "locations": "".join(locations),
+            "rate_zone": RATE_ZONE % self.rate if self.rate else "",
+            "rate_limit": "    limit_req zone=edge burst=%d nodelay;\n" % self.rate[0] if self.rate else "",
+        }
         with open(os.path.join(root, "nginx.conf"), "w") as f:
             f.write(conf)
         subprocess.run([self.args.nginx, "-t", "-q", "-p", root, "-c", os.path.join(root, "nginx.conf")], check=True)
@@ -255,8 +273,14 @@ http {
                 time.sleep(0.2)
         self.base_url = "http://127.0.0.1:%d" % self.proxy_port
         say(
-            "nginx at %s (config: %s/nginx.conf): %s"
-            % (self.base_url, root, ", ".join("%s -> %s" % (prefix, workload) for prefix, workload, _, _ in self.routes))
+            "nginx at %s (config: %s/nginx.conf; bodies up to %s, %s per client IP): %s"
+            % (
+                self.base_url,
+                root,
+                size,
+                "%d%s" % self.rate if self.rate else "no limit",
+                ", ".join("%s -> %s" % (prefix, workload) for prefix, workload, _, _ in self.routes),
+            )
         )
 
     # ---- the checks ---------------------------------------------------------------------
