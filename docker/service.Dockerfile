@@ -18,10 +18,11 @@
 # Everything a service needs at run time is compiled into its binary: the SQL migrations, the
 # checked queries' metadata, and the web service's templates and static files.
 
-ARG RUST_VERSION=1.95
+# Base images are pinned by digest (the tag says what it is, the digest what is pulled);
+# Renovate refreshes the digests (.github/renovate.json5).
 ARG CARGO_CHEF_VERSION=0.2.0
 
-FROM rust:${RUST_VERSION}-bookworm AS chef
+FROM rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1 AS chef
 ARG CARGO_CHEF_VERSION
 RUN cargo install cargo-chef --locked --version "${CARGO_CHEF_VERSION}"
 WORKDIR /app
@@ -46,7 +47,7 @@ COPY . .
 RUN cargo build --release --locked --package "${SERVICE}" --bin "${SERVICE}" \
  && install -D -m 0755 "target/release/${SERVICE}" /out/service
 
-FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+FROM gcr.io/distroless/cc-debian12:nonroot@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f AS runtime
 ARG SERVICE
 LABEL org.opencontainers.image.title="buytickets-${SERVICE}" \
       org.opencontainers.image.description="buytickets ${SERVICE} service"
