@@ -143,17 +143,36 @@ impl From<validator::ValidationErrors> for ApiError {
     }
 }
 
-/// Turns a unique-constraint violation into a client error; every other
-/// database error stays internal. Use it as
-/// `.map_err(|e| on_constraint(e, "users_email_key", || ApiError::field("email", "Email in use")))`.
-pub fn on_constraint(
-    err: sqlx::Error,
-    constraint: &str,
-    to_client_error: impl FnOnce() -> ApiError,
-) -> ApiError {
-    match &err {
-        sqlx::Error::Database(db) if db.constraint() == Some(constraint) => to_client_error(),
-        _ => ApiError::Internal(anyhow::Error::new(err)),
+/// Names the outcome of a violated constraint where the query is written,
+/// realworld's style:
+/// `.execute(pool).await.on_constraint("users_email_key", || ApiError::field("email", "Email in use"))?`.
+pub trait ResultExt<T> {
+    /// A violation of `constraint` becomes `violated()`; every other
+    /// database error becomes `E` as it is (for [`ApiError`], internal).
+    fn on_constraint<E: From<sqlx::Error>>(
+        self,
+        constraint: &str,
+        violated: impl FnOnce() -> E,
+    ) -> Result<T, E>;
+}
+
+impl<T> ResultExt<T> for Result<T, sqlx::Error> {
+    fn on_constraint<E: From<sqlx::Error>>(
+        self,
+        constraint: &str,
+        violated: impl FnOnce() -> E,
+    ) -> Result<T, E> {
+        self.map_err(|err| match &err {
+            sqlx::Error::Database(db) if db.constraint() == Some(constraint) => violated(),
+            _ => E::from(err),
+        })
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    /// A database error the caller did not expect: internal.
+    fn from(err: sqlx::Error) -> Self {
+        Self::Internal(anyhow::Error::new(err))
     }
 }
 

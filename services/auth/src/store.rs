@@ -5,7 +5,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use common::ApiError;
-use common::error::on_constraint;
+use common::error::ResultExt as _;
 
 #[derive(Debug)]
 pub(crate) struct User {
@@ -30,10 +30,8 @@ pub(crate) async fn insert_user(
     )
     .execute(pool)
     .await
-    .map_err(|e| {
-        on_constraint(e, "users_email_key", || {
-            ApiError::field("email", "Email in use")
-        })
+    .on_constraint("users_email_key", || {
+        ApiError::field("email", "Email in use")
     })?;
     Ok(id)
 }

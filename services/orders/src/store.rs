@@ -6,8 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use common::ApiError;
-use common::error::on_constraint;
+use common::error::ResultExt as _;
 use common::events::{
     OrderCancelled, OrderCreated, OrderStatus, OrderTicket, TicketRef, TicketSnapshot,
 };
@@ -154,11 +153,32 @@ fn parse_status(text: &str) -> anyhow::Result<OrderStatus> {
     text.parse::<OrderStatus>().map_err(anyhow::Error::msg)
 }
 
+/// Why [`create_order`] stored nothing.
+#[derive(Debug)]
+pub(crate) enum NotReserved {
+    /// Another active order holds the ticket.
+    TicketHeld,
+    /// The database failed.
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for NotReserved {
+    fn from(err: anyhow::Error) -> Self {
+        Self::Failed(err)
+    }
+}
+
+impl From<sqlx::Error> for NotReserved {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Failed(err.into())
+    }
+}
+
 /// Inserts a new order and enqueues its `order.created`, in one transaction.
 /// The ticket's hold is the partial unique index: if another active order
-/// holds the ticket, the insert fails with 400 "Ticket is already reserved",
-/// however many buyers try at once.
-pub(crate) async fn create_order(pool: &PgPool, order: &Order) -> Result<(), ApiError> {
+/// holds the ticket, nothing is stored and the answer is
+/// [`NotReserved::TicketHeld`], however many buyers try at once.
+pub(crate) async fn create_order(pool: &PgPool, order: &Order) -> Result<(), NotReserved> {
     let mut tx = pool.begin().await.context("starting a transaction")?;
     sqlx::query!(
         "INSERT INTO orders (id, user_id, ticket_id, status, expires_at, version) \
@@ -172,11 +192,7 @@ pub(crate) async fn create_order(pool: &PgPool, order: &Order) -> Result<(), Api
     )
     .execute(&mut *tx)
     .await
-    .map_err(|e| {
-        on_constraint(e, ACTIVE_TICKET_KEY, || {
-            ApiError::BadRequest("Ticket is already reserved".into())
-        })
-    })?;
+    .on_constraint(ACTIVE_TICKET_KEY, || NotReserved::TicketHeld)?;
     let event = OrderCreated {
         id: order.id,
         version: order.version,

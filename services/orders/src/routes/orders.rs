@@ -20,7 +20,7 @@ use common::session::CurrentUser;
 use crate::domain::{NewOrderBody, Order, Ticket};
 use crate::expiry;
 use crate::startup::AppState;
-use crate::store;
+use crate::store::{self, NotReserved};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -90,15 +90,16 @@ async fn create(
         version: 0,
         ticket,
     };
-    if let Err(err) = store::create_order(&state.pool, &order).await {
+    match store::create_order(&state.pool, &order).await {
+        Ok(()) => {}
         // The holder may be a reservation past its time that nothing has
         // cancelled yet: it is cancelled now and the ticket is free.
-        if !matches!(err, ApiError::BadRequest(_))
-            || expiry::expire_overdue(&state.pool, &[], Some(ticket_id)).await? == 0
+        Err(NotReserved::TicketHeld)
+            if expiry::expire_overdue(&state.pool, &[], Some(ticket_id)).await? > 0 =>
         {
-            return Err(err);
+            store::create_order(&state.pool, &order).await?;
         }
-        store::create_order(&state.pool, &order).await?;
+        Err(err) => return Err(err.into()),
     }
     tracing::info!(order_id = %order.id, ticket_id = %order.ticket.id, "order created");
     Ok((StatusCode::CREATED, Json(order.into())))
@@ -178,6 +179,15 @@ async fn cancel(
             tx.commit().await.context("committing a cancellation")?;
             tracing::info!(order_id = %order.id, version, "order cancelled by its buyer");
             Ok(StatusCode::NO_CONTENT)
+        }
+    }
+}
+
+impl From<NotReserved> for ApiError {
+    fn from(err: NotReserved) -> Self {
+        match err {
+            NotReserved::TicketHeld => ApiError::BadRequest("Ticket is already reserved".into()),
+            NotReserved::Failed(err) => ApiError::Internal(err),
         }
     }
 }
