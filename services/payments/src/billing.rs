@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use common::events::{OrderStatus, PaymentCreated};
@@ -261,36 +261,56 @@ pub(crate) async fn settle_success(
         payment: payment.status,
         other_active: store::payments::has_other_active(&mut tx, order_id, payment.id).await?,
     };
-    let reason = match decide(facts) {
-        Decision::AlreadySettled => {
-            return Ok(Settlement::AlreadySettled {
-                payment_id: payment.id,
-                status: payment.status,
-            });
-        }
-        Decision::Keep => {
-            store::payments::set_status(
-                &mut tx,
-                payment.id,
-                PaymentStatus::Succeeded,
-                Some(intent_id),
-                None,
-            )
-            .await?;
-            let event = PaymentCreated {
-                id: payment.id,
-                order_id,
-                stripe_id: intent_id.to_string(),
-            };
-            outbox::enqueue(&mut tx, &event).await?;
-            tx.commit().await.context("committing a payment")?;
-            tracing::info!(%order_id, payment_id = %payment.id, stripe_id = intent_id, "order paid");
-            return Ok(Settlement::Paid {
-                payment_id: payment.id,
-            });
-        }
-        Decision::Refund(reason) => reason,
+    match decide(facts) {
+        // Nothing was written: dropping the transaction releases the locks.
+        Decision::AlreadySettled => Ok(Settlement::AlreadySettled {
+            payment_id: payment.id,
+            status: payment.status,
+        }),
+        Decision::Keep => keep(tx, &payment, intent_id).await,
+        Decision::Refund(reason) => give_back(pool, provider, tx, payment, intent_id, reason).await,
+    }
+}
+
+/// Applies [`Decision::Keep`]: the payment succeeds and `payment.created`
+/// goes to the outbox, in the transaction that holds the order's lock.
+async fn keep(
+    mut tx: Transaction<'_, Postgres>,
+    payment: &Payment,
+    intent_id: &str,
+) -> anyhow::Result<Settlement> {
+    store::payments::set_status(
+        &mut tx,
+        payment.id,
+        PaymentStatus::Succeeded,
+        Some(intent_id),
+        None,
+    )
+    .await?;
+    let event = PaymentCreated {
+        id: payment.id,
+        order_id: payment.order_id,
+        stripe_id: intent_id.to_string(),
     };
+    outbox::enqueue(&mut tx, &event).await?;
+    tx.commit().await.context("committing a payment")?;
+    tracing::info!(order_id = %payment.order_id, payment_id = %payment.id, stripe_id = intent_id, "order paid");
+    Ok(Settlement::Paid {
+        payment_id: payment.id,
+    })
+}
+
+/// Applies [`Decision::Refund`]: the payment is marked `refunding` and the
+/// lock released before the provider is called; should the refund fail,
+/// the reconciler finds the payment `refunding` and retries it.
+async fn give_back(
+    pool: &PgPool,
+    provider: &PaymentProvider,
+    mut tx: Transaction<'_, Postgres>,
+    payment: Payment,
+    intent_id: &str,
+    reason: RefundReason,
+) -> anyhow::Result<Settlement> {
     store::payments::set_status(
         &mut tx,
         payment.id,
@@ -300,7 +320,7 @@ pub(crate) async fn settle_success(
     )
     .await?;
     tx.commit().await.context("committing a charge to refund")?;
-    tracing::warn!(%order_id, payment_id = %payment.id, stripe_id = intent_id, reason = reason.as_str(), "charge not kept; refunding it");
+    tracing::warn!(order_id = %payment.order_id, payment_id = %payment.id, stripe_id = intent_id, reason = reason.as_str(), "charge not kept; refunding it");
     let payment = Payment {
         status: PaymentStatus::Refunding,
         stripe_id: Some(intent_id.to_string()),
