@@ -119,42 +119,40 @@ impl ApiClient {
         Ok(answer.outcome.ok().and_then(|body| body.current_user))
     }
 
+    /// Creates an account and signs in; the `Set-Cookie` of the session
+    /// comes with the user.
     pub(crate) async fn sign_up(
         &self,
         visitor: &Visitor,
         email: &str,
         password: &str,
     ) -> Result<Reply<User>, ApiError> {
-        let body = json!({"email": email, "password": password});
-        let answer = self
-            .send(
-                visitor,
-                Method::POST,
-                &self.auth,
-                "/api/users/signup",
-                Some(&body),
-            )
-            .await?;
-        answer.reply()
+        self.credentials(visitor, "/api/users/signup", email, password)
+            .await
     }
 
+    /// Signs in; the `Set-Cookie` of the session comes with the user.
     pub(crate) async fn sign_in(
         &self,
         visitor: &Visitor,
         email: &str,
         password: &str,
     ) -> Result<Reply<User>, ApiError> {
+        self.credentials(visitor, "/api/users/signin", email, password)
+            .await
+    }
+
+    async fn credentials(
+        &self,
+        visitor: &Visitor,
+        path: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<Reply<User>, ApiError> {
         let body = json!({"email": email, "password": password});
-        let answer = self
-            .send(
-                visitor,
-                Method::POST,
-                &self.auth,
-                "/api/users/signin",
-                Some(&body),
-            )
-            .await?;
-        answer.reply()
+        self.send(visitor, Method::POST, &self.auth, path, Some(&body))
+            .await?
+            .reply()
     }
 
     /// Signs out; the headers of the answer (which clear the session
@@ -200,9 +198,7 @@ impl ApiClient {
 
     pub(crate) async fn ticket(&self, visitor: &Visitor, id: Uuid) -> Result<Ticket, ApiError> {
         let path = format!("/api/tickets/{id}");
-        self.send(visitor, Method::GET, &self.tickets, &path, None::<&()>)
-            .await?
-            .value()
+        self.get(visitor, &self.tickets, &path).await
     }
 
     /// Lists a ticket. `price` is the text the seller typed: sent as a JSON
@@ -258,22 +254,12 @@ impl ApiClient {
     }
 
     pub(crate) async fn orders(&self, visitor: &Visitor) -> Result<Vec<Order>, ApiError> {
-        self.send(
-            visitor,
-            Method::GET,
-            &self.orders,
-            "/api/orders",
-            None::<&()>,
-        )
-        .await?
-        .value()
+        self.get(visitor, &self.orders, "/api/orders").await
     }
 
     pub(crate) async fn order(&self, visitor: &Visitor, id: Uuid) -> Result<Order, ApiError> {
         let path = format!("/api/orders/{id}");
-        self.send(visitor, Method::GET, &self.orders, &path, None::<&()>)
-            .await?
-            .value()
+        self.get(visitor, &self.orders, &path).await
     }
 
     pub(crate) async fn cancel_order(&self, visitor: &Visitor, id: Uuid) -> Result<(), ApiError> {
@@ -300,6 +286,18 @@ impl ApiClient {
         )
         .await?
         .value()
+    }
+
+    /// `GET`s one resource; see [`ApiClient::send`].
+    async fn get<T: DeserializeOwned>(
+        &self,
+        visitor: &Visitor,
+        origin: &str,
+        path: &str,
+    ) -> Result<T, ApiError> {
+        self.send(visitor, Method::GET, origin, path, None::<&()>)
+            .await?
+            .value()
     }
 
     /// Sends one request. 2xx is parsed as `T` (an empty body as JSON
