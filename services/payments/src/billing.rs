@@ -11,11 +11,14 @@
 //! - every decision is taken under the order's row lock, which the replica's
 //!   cancellation also takes, so a cancellation and a payment are ordered;
 //! - the provider is never called inside a database transaction.
+//!
+//! Each step reads what it needs under the lock, asks a pure function what
+//! to do ([`ClaimDecision::decide`], [`decide`]), and applies the answer.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use common::events::{OrderStatus, PaymentCreated};
@@ -23,6 +26,7 @@ use common::outbox;
 
 use crate::domain::{Order, PaymentStatus, RefundReason, charge_key, refund_key};
 use crate::provider::PaymentProvider;
+use crate::store::payments::ActivePayment;
 use crate::store::{self, NewPaymentRow, Payment};
 
 /// How long a submit waits for another attempt on the same order to end.
@@ -46,41 +50,73 @@ pub(crate) enum Claim {
     Cancelled,
 }
 
-/// Writes a `pending` payment for `order` unless it is cancelled, paid, or
-/// being charged. An attempt pending for longer than the provider can take
-/// lost its answer; it is marked failed and replaced (should it have
-/// charged after all, its webhook finds the order paid and refunds it).
-pub(crate) async fn claim(pool: &PgPool, order: &Order, currency: &str) -> anyhow::Result<Claim> {
-    let mut tx = pool.begin().await.context("starting a transaction")?;
-    let status = store::lock_order(&mut tx, order.id)
-        .await?
-        .context("the order left the replica")?;
-    if status == OrderStatus::Cancelled {
-        return Ok(Claim::Cancelled);
-    }
-    if let Some(active) = store::active_payment(&mut tx, order.id).await? {
-        match active.status {
-            PaymentStatus::Succeeded => return Ok(Claim::AlreadyPaid),
-            PaymentStatus::Pending if !active.stale => return Ok(Claim::InProgress),
-            _ => {
-                tracing::warn!(order_id = %order.id, payment_id = %active.id, "replacing a charge attempt that never got an answer");
-                store::set_payment_status(
-                    &mut tx,
-                    active.id,
-                    PaymentStatus::Failed,
-                    None,
-                    Some("No answer from the provider was recorded; replaced by a new attempt"),
-                )
-                .await?;
-            }
+/// What to do when asked to charge an order, from what the order's row lock
+/// shows: its status in the replica and its charge under way or kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClaimDecision {
+    Cancelled,
+    AlreadyPaid,
+    InProgress,
+    /// Charge it, first marking failed the attempt `replacing`, a pending
+    /// charge that never got an answer (should it have charged after all,
+    /// its webhook finds the order paid and refunds it).
+    Charge {
+        replacing: Option<Uuid>,
+    },
+}
+
+impl ClaimDecision {
+    /// Decides; pure, so that every case is unit-tested.
+    pub(crate) fn decide(order: OrderStatus, active: Option<ActivePayment>) -> Self {
+        if order == OrderStatus::Cancelled {
+            return Self::Cancelled;
+        }
+        match active {
+            None => Self::Charge { replacing: None },
+            Some(active) => match active.status {
+                PaymentStatus::Succeeded => Self::AlreadyPaid,
+                PaymentStatus::Pending if !active.stale => Self::InProgress,
+                _ => Self::Charge {
+                    replacing: Some(active.id),
+                },
+            },
         }
     }
-    let attempt = store::next_attempt(&mut tx, order.id).await?;
+}
+
+/// Writes a `pending` payment for `order` unless it is cancelled, paid, or
+/// being charged. An attempt pending for longer than the provider can take
+/// lost its answer; it is marked failed and replaced (see
+/// [`ClaimDecision::Charge`]).
+pub(crate) async fn claim(pool: &PgPool, order: &Order, currency: &str) -> anyhow::Result<Claim> {
+    let mut tx = pool.begin().await.context("starting a transaction")?;
+    let status = store::orders::lock(&mut tx, order.id)
+        .await?
+        .context("the order left the replica")?;
+    let active = store::payments::active(&mut tx, order.id).await?;
+    let replacing = match ClaimDecision::decide(status, active) {
+        ClaimDecision::Cancelled => return Ok(Claim::Cancelled),
+        ClaimDecision::AlreadyPaid => return Ok(Claim::AlreadyPaid),
+        ClaimDecision::InProgress => return Ok(Claim::InProgress),
+        ClaimDecision::Charge { replacing } => replacing,
+    };
+    if let Some(stale) = replacing {
+        tracing::warn!(order_id = %order.id, payment_id = %stale, "replacing a charge attempt that never got an answer");
+        store::payments::set_status(
+            &mut tx,
+            stale,
+            PaymentStatus::Failed,
+            None,
+            Some("No answer from the provider was recorded; replaced by a new attempt"),
+        )
+        .await?;
+    }
+    let attempt = store::payments::next_attempt(&mut tx, order.id).await?;
     let claimed = Attempt {
         payment_id: Uuid::now_v7(),
         idempotency_key: charge_key(order.id, attempt),
     };
-    store::insert_payment(
+    store::payments::insert(
         &mut tx,
         &NewPaymentRow {
             id: claimed.payment_id,
@@ -156,8 +192,49 @@ pub(crate) enum Settlement {
     },
 }
 
-/// Keeps or refunds a successful charge (see the module's rules). Safe to
-/// call again for the same charge: the second call finds it settled.
+/// What the billing step knows about a successful charge, read under the
+/// order's row lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Facts {
+    /// The order's status in the replica.
+    pub(crate) order: OrderStatus,
+    /// The status of the charge's payment row.
+    pub(crate) payment: PaymentStatus,
+    /// Whether another payment of the order is under way or kept.
+    pub(crate) other_active: bool,
+}
+
+/// What to do with a successful charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Keep it: the order is paid.
+    Keep,
+    /// Give it back.
+    Refund(RefundReason),
+    /// It was settled before; change nothing.
+    AlreadySettled,
+}
+
+/// The module's rules for a successful charge: a charge settled before
+/// stays as it is; one for a cancelled order is refunded; one that another
+/// payment of the order beat (or that was already marked for refunding) is
+/// refunded as a duplicate; otherwise it is kept.
+pub(crate) fn decide(facts: Facts) -> Decision {
+    match facts.payment {
+        PaymentStatus::Succeeded | PaymentStatus::Refunded => Decision::AlreadySettled,
+        _ if facts.order == OrderStatus::Cancelled => {
+            Decision::Refund(RefundReason::OrderCancelled)
+        }
+        PaymentStatus::Refunding => Decision::Refund(RefundReason::Duplicate),
+        PaymentStatus::Pending | PaymentStatus::Failed if facts.other_active => {
+            Decision::Refund(RefundReason::Duplicate)
+        }
+        PaymentStatus::Pending | PaymentStatus::Failed => Decision::Keep,
+    }
+}
+
+/// Keeps or refunds a successful charge (see [`decide`]). Safe to call
+/// again for the same charge: the second call finds it settled.
 pub(crate) async fn settle_success(
     pool: &PgPool,
     provider: &PaymentProvider,
@@ -166,83 +243,75 @@ pub(crate) async fn settle_success(
 ) -> anyhow::Result<Settlement> {
     let order_id = charged.order_id();
     let mut tx = pool.begin().await.context("starting a transaction")?;
-    let order_status = store::lock_order(&mut tx, order_id)
+    let order_status = store::orders::lock(&mut tx, order_id)
         .await?
         .with_context(|| {
             format!("a charge for order {order_id}, which the replica does not know yet")
         })?;
     let payment = match charged {
-        Charged::Payment { id, .. } => store::lock_payment(&mut tx, id)
+        Charged::Payment { id, .. } => store::payments::lock(&mut tx, id)
             .await?
             .with_context(|| format!("unknown payment {id}"))?,
         Charged::Untracked {
             amount, currency, ..
-        } => {
-            let id = Uuid::now_v7();
-            let attempt = store::next_attempt(&mut tx, order_id).await?;
-            let key = format!("intent-{intent_id}");
-            // Inserted as failed, outside the one-active-payment index; the
-            // decision below moves it on like any other charge.
-            store::insert_payment(
-                &mut tx,
-                &NewPaymentRow {
-                    id,
-                    order_id,
-                    attempt,
-                    idempotency_key: &key,
-                    status: PaymentStatus::Failed,
-                    amount,
-                    currency,
-                    stripe_id: Some(intent_id),
-                },
-            )
-            .await
-            .context("recording a charge made outside this service")?;
-            Payment {
-                id,
-                order_id,
-                status: PaymentStatus::Failed,
-                amount,
-                stripe_id: Some(intent_id.to_string()),
-            }
-        }
+        } => insert_untracked(&mut tx, order_id, amount, currency, intent_id).await?,
     };
-    let reason = match payment.status {
-        PaymentStatus::Succeeded | PaymentStatus::Refunded => {
-            return Ok(Settlement::AlreadySettled {
-                payment_id: payment.id,
-                status: payment.status,
-            });
-        }
-        _ if order_status == OrderStatus::Cancelled => RefundReason::OrderCancelled,
-        PaymentStatus::Refunding => RefundReason::Duplicate,
-        PaymentStatus::Pending | PaymentStatus::Failed => {
-            if store::has_other_active_payment(&mut tx, order_id, payment.id).await? {
-                RefundReason::Duplicate
-            } else {
-                store::set_payment_status(
-                    &mut tx,
-                    payment.id,
-                    PaymentStatus::Succeeded,
-                    Some(intent_id),
-                    None,
-                )
-                .await?;
-                let event = PaymentCreated {
-                    id: payment.id,
-                    order_id,
-                    stripe_id: intent_id.to_string(),
-                };
-                outbox::enqueue(&mut tx, &event).await?;
-                tx.commit().await.context("committing a payment")?;
-                tracing::info!(%order_id, payment_id = %payment.id, stripe_id = intent_id, "order paid");
-                return Ok(Settlement::Paid {
-                    payment_id: payment.id,
-                });
-            }
-        }
+    let facts = Facts {
+        order: order_status,
+        payment: payment.status,
+        other_active: store::payments::has_other_active(&mut tx, order_id, payment.id).await?,
     };
-    store::set_payment_status(
+    match decide(facts) {
+        // Nothing was written: dropping the transaction releases the locks.
+        Decision::AlreadySettled => Ok(Settlement::AlreadySettled {
+            payment_id: payment.id,
+            status: payment.status,
+        }),
+        Decision::Keep => keep(tx, &payment, intent_id).await,
+        Decision::Refund(reason) => give_back(pool, provider, tx, payment, intent_id, reason).await,
+    }
+}
+
+/// Applies [`Decision::Keep`]: the payment succeeds and `payment.created`
+/// goes to the outbox, in the transaction that holds the order's lock.
+async fn keep(
+    mut tx: Transaction<'_, Postgres>,
+    payment: &Payment,
+    intent_id: &str,
+) -> anyhow::Result<Settlement> {
+    store::payments::set_status(
+        &mut tx,
+        payment.id,
+        PaymentStatus::Succeeded,
+        Some(intent_id),
+        None,
+    )
+    .await?;
+    let event = PaymentCreated {
+        id: payment.id,
+        order_id: payment.order_id,
+        stripe_id: intent_id.to_string(),
+    };
+    outbox::enqueue(&mut tx, &event).await?;
+    tx.commit().await.context("committing a payment")?;
+    tracing::info!(order_id = %payment.order_id, payment_id = %payment.id, stripe_id = intent_id, "order paid");
+    Ok(Settlement::Paid {
+        payment_id: payment.id,
+    })
+}
+
+/// Applies [`Decision::Refund`]: the payment is marked `refunding` and the
+/// lock released before the provider is called; should the refund fail,
+/// the reconciler finds the payment `refunding` and retries it.
+async fn give_back(
+    pool: &PgPool,
+    provider: &PaymentProvider,
+    mut tx: Transaction<'_, Postgres>,
+    payment: Payment,
+    intent_id: &str,
+    reason: RefundReason,
+) -> anyhow::Result<Settlement> {
+    store::payments::set_status(
         &mut tx,
         payment.id,
         PaymentStatus::Refunding,
@@ -251,7 +320,7 @@ pub(crate) async fn settle_success(
     )
     .await?;
     tx.commit().await.context("committing a charge to refund")?;
-    tracing::warn!(%order_id, payment_id = %payment.id, stripe_id = intent_id, reason = reason.as_str(), "charge not kept; refunding it");
+    tracing::warn!(order_id = %payment.order_id, payment_id = %payment.id, stripe_id = intent_id, reason = reason.as_str(), "charge not kept; refunding it");
     let payment = Payment {
         status: PaymentStatus::Refunding,
         stripe_id: Some(intent_id.to_string()),
@@ -261,6 +330,43 @@ pub(crate) async fn settle_success(
     Ok(Settlement::Refunded {
         payment_id: payment.id,
         reason,
+    })
+}
+
+/// Gives a row to a charge no payment row knows. Inserted as failed,
+/// outside the one-active-payment index; [`decide`] moves it on like any
+/// other charge.
+async fn insert_untracked(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    amount: i64,
+    currency: &str,
+    intent_id: &str,
+) -> anyhow::Result<Payment> {
+    let id = Uuid::now_v7();
+    let attempt = store::payments::next_attempt(conn, order_id).await?;
+    let key = format!("intent-{intent_id}");
+    store::payments::insert(
+        conn,
+        &NewPaymentRow {
+            id,
+            order_id,
+            attempt,
+            idempotency_key: &key,
+            status: PaymentStatus::Failed,
+            amount,
+            currency,
+            stripe_id: Some(intent_id),
+        },
+    )
+    .await
+    .context("recording a charge made outside this service")?;
+    Ok(Payment {
+        id,
+        order_id,
+        status: PaymentStatus::Failed,
+        amount,
+        stripe_id: Some(intent_id.to_string()),
     })
 }
 
@@ -281,7 +387,7 @@ pub(crate) async fn refund(
         .refund(stripe_id, &refund_key(payment.id))
         .await
         .with_context(|| format!("refunding payment {}", payment.id))?;
-    store::record_refund(pool, payment, &refund.id, reason).await?;
+    store::refunds::record(pool, payment, &refund.id, reason).await?;
     tracing::info!(
         order_id = %payment.order_id,
         payment_id = %payment.id,
@@ -299,9 +405,131 @@ pub(crate) async fn refund_cancelled_order(
     provider: &PaymentProvider,
     order_id: Uuid,
 ) -> anyhow::Result<usize> {
-    let payments = store::unrefunded_payments_of_cancelled_order(pool, order_id).await?;
+    let payments = store::refunds::kept_by_cancelled_order(pool, order_id).await?;
     for payment in &payments {
         refund(pool, provider, payment, RefundReason::OrderCancelled).await?;
     }
     Ok(payments.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use OrderStatus::{AwaitingPayment, Cancelled, Complete, Created};
+    use PaymentStatus::{Failed, Pending, Refunded, Refunding, Succeeded};
+
+    const ORDER_STATUSES: [OrderStatus; 4] = [Created, AwaitingPayment, Complete, Cancelled];
+    const PAYMENT_STATUSES: [PaymentStatus; 5] = [Pending, Succeeded, Failed, Refunding, Refunded];
+
+    fn facts(order: OrderStatus, payment: PaymentStatus, other_active: bool) -> Facts {
+        Facts {
+            order,
+            payment,
+            other_active,
+        }
+    }
+
+    #[test]
+    fn a_charge_is_kept_or_refunded_by_the_rules() {
+        let keep = Decision::Keep;
+        let settled = Decision::AlreadySettled;
+        let cancelled = Decision::Refund(RefundReason::OrderCancelled);
+        let duplicate = Decision::Refund(RefundReason::Duplicate);
+        for (facts, expected) in [
+            // The charge of a payment settled before is left as it is, even
+            // for a cancelled order (its refund is the listener's).
+            (facts(Created, Succeeded, false), settled),
+            (facts(Cancelled, Succeeded, false), settled),
+            (facts(Created, Refunded, true), settled),
+            (facts(Cancelled, Refunded, false), settled),
+            // A charge for a cancelled order is given back.
+            (facts(Cancelled, Pending, false), cancelled),
+            (facts(Cancelled, Failed, false), cancelled),
+            (facts(Cancelled, Refunding, true), cancelled),
+            // One already marked for refunding is refunded again.
+            (facts(Created, Refunding, false), duplicate),
+            // One that another payment of the order beat is a duplicate.
+            (facts(Created, Pending, true), duplicate),
+            (facts(AwaitingPayment, Failed, true), duplicate),
+            // Otherwise it is the order's payment.
+            (facts(Created, Pending, false), keep),
+            (facts(AwaitingPayment, Pending, false), keep),
+            (facts(Complete, Failed, false), keep),
+        ] {
+            assert_eq!(decide(facts), expected, "{facts:?}");
+        }
+    }
+
+    #[test]
+    fn no_charge_for_a_cancelled_order_is_ever_kept() {
+        for payment in PAYMENT_STATUSES {
+            for other_active in [false, true] {
+                let facts = facts(Cancelled, payment, other_active);
+                assert_ne!(decide(facts), Decision::Keep, "{facts:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn no_charge_is_kept_beside_another_active_payment() {
+        for order in ORDER_STATUSES {
+            for payment in PAYMENT_STATUSES {
+                let facts = facts(order, payment, true);
+                assert_ne!(decide(facts), Decision::Keep, "{facts:?}");
+            }
+        }
+    }
+
+    fn active(status: PaymentStatus, stale: bool) -> Option<ActivePayment> {
+        Some(ActivePayment {
+            id: Uuid::from_u128(7),
+            status,
+            stale,
+        })
+    }
+
+    #[test]
+    fn an_order_is_charged_by_one_attempt_at_a_time() {
+        let stale_one = Uuid::from_u128(7);
+        for (order, active, expected) in [
+            (Cancelled, None, ClaimDecision::Cancelled),
+            (
+                Cancelled,
+                active(Succeeded, false),
+                ClaimDecision::Cancelled,
+            ),
+            (Cancelled, active(Pending, true), ClaimDecision::Cancelled),
+            (
+                Created,
+                active(Succeeded, false),
+                ClaimDecision::AlreadyPaid,
+            ),
+            (
+                Complete,
+                active(Succeeded, true),
+                ClaimDecision::AlreadyPaid,
+            ),
+            (Created, active(Pending, false), ClaimDecision::InProgress),
+            (
+                AwaitingPayment,
+                active(Pending, false),
+                ClaimDecision::InProgress,
+            ),
+            (Created, None, ClaimDecision::Charge { replacing: None }),
+            (
+                Created,
+                active(Pending, true),
+                ClaimDecision::Charge {
+                    replacing: Some(stale_one),
+                },
+            ),
+        ] {
+            assert_eq!(
+                ClaimDecision::decide(order, active),
+                expected,
+                "{order:?} {active:?}"
+            );
+        }
+    }
 }

@@ -118,7 +118,11 @@ pub(crate) struct Order {
 }
 
 /// Where a payment is in its life-cycle (see the `payments` migration).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Stored as the lowercase name in the `payments.status` text column, which
+/// sqlx reads and writes through this type, so that no status is spelled
+/// in SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
 pub(crate) enum PaymentStatus {
     Pending,
     Succeeded,
@@ -128,6 +132,10 @@ pub(crate) enum PaymentStatus {
 }
 
 impl PaymentStatus {
+    /// The statuses of a charge under way or kept: at most one payment of
+    /// an order has one (the `payments_order_active_key` index).
+    pub(crate) const ACTIVE: [Self; 2] = [Self::Pending, Self::Succeeded];
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -137,21 +145,12 @@ impl PaymentStatus {
             Self::Refunded => "refunded",
         }
     }
-
-    pub(crate) fn parse(text: &str) -> anyhow::Result<Self> {
-        Ok(match text {
-            "pending" => Self::Pending,
-            "succeeded" => Self::Succeeded,
-            "failed" => Self::Failed,
-            "refunding" => Self::Refunding,
-            "refunded" => Self::Refunded,
-            other => anyhow::bail!("unknown payment status {other:?}"),
-        })
-    }
 }
 
-/// Why a charge was given back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a charge was given back; stored in `refunds.reason` as its
+/// snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub(crate) enum RefundReason {
     /// The order was cancelled (its reservation expired) before or after
     /// the charge went through: no ticket, so no charge.

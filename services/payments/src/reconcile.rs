@@ -45,7 +45,7 @@ pub async fn pass(
     provider: &PaymentProvider,
     grace_seconds: f64,
 ) -> anyhow::Result<usize> {
-    let due = store::refunds_due(pool, grace_seconds).await?;
+    let due = store::refunds::due(pool, grace_seconds).await?;
     let mut refunded = 0;
     for item in due {
         match billing::refund(pool, provider, &item.payment, item.reason).await {

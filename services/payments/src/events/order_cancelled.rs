@@ -38,9 +38,12 @@ impl Listener for OrderCancelledListener {
     /// Errors (and so is retried) when a refund fails.
     async fn handle(&self, delivery: Delivery<OrderCancelled>) -> anyhow::Result<Outcome> {
         let event = delivery.event;
-        let outcome = if store::cancel_order(&self.pool, event.id, event.version).await? {
+        let outcome = if store::orders::cancel(&self.pool, event.id, event.version).await? {
             Outcome::Applied
-        } else if store::order_version(&self.pool, event.id).await?.is_some() {
+        } else if store::orders::version(&self.pool, event.id)
+            .await?
+            .is_some()
+        {
             Outcome::Duplicate
         } else {
             return Ok(Outcome::NotYet);

@@ -27,7 +27,7 @@ impl Listener for OrderCreatedListener {
 
     async fn handle(&self, delivery: Delivery<OrderCreated>) -> anyhow::Result<Outcome> {
         let order = delivery.event;
-        if store::insert_order(&self.pool, &order).await? {
+        if store::orders::insert(&self.pool, &order).await? {
             tracing::debug!(order_id = %order.id, "order added to the replica");
             Ok(Outcome::Applied)
         } else {

@@ -50,7 +50,7 @@ async fn create(
     Json(body): Json<NewPaymentBody>,
 ) -> ApiResult<(StatusCode, Json<PaymentResponse>)> {
     let input = body.parse()?;
-    let order = store::find_order(&state.pool, input.order_id)
+    let order = store::orders::find(&state.pool, input.order_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     if order.user_id != user.id {
@@ -119,12 +119,13 @@ async fn create(
             }
         }
         ChargeOutcome::Processing { intent_id } => {
-            store::set_pending_intent(&state.pool, attempt.payment_id, &intent_id).await?;
+            store::payments::set_pending_intent(&state.pool, attempt.payment_id, &intent_id)
+                .await?;
             tracing::info!(order_id = %order.id, payment_id = %attempt.payment_id, %intent_id, "charge processing; the webhook completes it");
             Ok((StatusCode::ACCEPTED, Json(response(intent_id))))
         }
         ChargeOutcome::Declined { message, intent_id } => {
-            store::fail_pending_payment(
+            store::payments::fail_pending(
                 &state.pool,
                 attempt.payment_id,
                 &message,
@@ -135,7 +136,7 @@ async fn create(
             Err(ApiError::PaymentRequired(message))
         }
         ChargeOutcome::Rejected { message } => {
-            store::fail_pending_payment(&state.pool, attempt.payment_id, &message, None).await?;
+            store::payments::fail_pending(&state.pool, attempt.payment_id, &message, None).await?;
             Err(ApiError::BadRequest(message))
         }
     }

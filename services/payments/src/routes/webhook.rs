@@ -106,7 +106,7 @@ async fn handle(
     })?;
     let event: StripeEvent = serde_json::from_slice(body)
         .map_err(|_| ApiError::BadRequest("Malformed webhook event".into()))?;
-    if store::webhook_event_seen(&state.pool, &event.id).await? {
+    if store::webhook_events::seen(&state.pool, &event.id).await? {
         tracing::debug!(event_id = %event.id, "webhook event seen before; ignored");
         return Ok(json!({"received": true, "duplicate": true}));
     }
@@ -115,7 +115,7 @@ async fn handle(
         "payment_intent.payment_failed" => intent_failed(state, intent_of(&event)?).await?,
         other => tracing::debug!(event_id = %event.id, kind = other, "webhook event ignored"),
     }
-    store::record_webhook_event(&state.pool, &event.id, &event.kind).await?;
+    store::webhook_events::record(&state.pool, &event.id, &event.kind).await?;
     Ok(json!({"received": true}))
 }
 
@@ -126,7 +126,7 @@ fn intent_of(event: &StripeEvent) -> ApiResult<Intent> {
 
 async fn intent_succeeded(state: &AppState, intent: Intent) -> ApiResult<()> {
     let known =
-        store::find_payment_for_intent(&state.pool, intent.metadata_id("paymentId"), &intent.id)
+        store::payments::find_for_intent(&state.pool, intent.metadata_id("paymentId"), &intent.id)
             .await?;
     let charged = match (known, intent.metadata_id("orderId")) {
         (Some(payment), _) => Charged::Payment {
@@ -151,7 +151,7 @@ async fn intent_succeeded(state: &AppState, intent: Intent) -> ApiResult<()> {
 
 async fn intent_failed(state: &AppState, intent: Intent) -> ApiResult<()> {
     let Some(payment) =
-        store::find_payment_for_intent(&state.pool, intent.metadata_id("paymentId"), &intent.id)
+        store::payments::find_for_intent(&state.pool, intent.metadata_id("paymentId"), &intent.id)
             .await?
     else {
         return Ok(());
@@ -160,7 +160,7 @@ async fn intent_failed(state: &AppState, intent: Intent) -> ApiResult<()> {
         .last_payment_error
         .and_then(|e| e.message)
         .unwrap_or_else(|| "The payment failed".into());
-    if store::fail_pending_payment(&state.pool, payment.id, &message, Some(&intent.id)).await? {
+    if store::payments::fail_pending(&state.pool, payment.id, &message, Some(&intent.id)).await? {
         tracing::info!(order_id = %payment.order_id, payment_id = %payment.id, %message, "payment failed; the order stays payable");
     }
     Ok(())

@@ -10,7 +10,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::api::User;
+use crate::api::{ApiError, User};
 use crate::error::{PageError, local_path};
 use crate::extract::{Form, Visitor};
 use crate::routes::{page, redirect_with_cookies};
@@ -127,11 +127,7 @@ async fn signup(
     visitor: Visitor,
     Form(input): Form<Credentials>,
 ) -> Result<Response, PageError> {
-    let reply = state
-        .api
-        .sign_up(&visitor, &input.email, &input.password)
-        .await?;
-    submitted(&state, &visitor, Mode::SignUp, input, reply).await
+    submitted(&state, &visitor, Mode::SignUp, input).await
 }
 
 async fn signin(
@@ -139,45 +135,46 @@ async fn signin(
     visitor: Visitor,
     Form(input): Form<Credentials>,
 ) -> Result<Response, PageError> {
-    let reply = state
-        .api
-        .sign_in(&visitor, &input.email, &input.password)
-        .await?;
-    submitted(&state, &visitor, Mode::SignIn, input, reply).await
+    submitted(&state, &visitor, Mode::SignIn, input).await
 }
 
-/// Signed in: back to where the visitor was going, with the cookie.
-/// Refused: the form again, with the errors and the email kept.
+/// Sends the form to the auth API. Signed in: back to where the visitor
+/// was going, with the cookie. Refused: the form again, with the errors and
+/// the email kept.
 async fn submitted(
     state: &AppState,
     visitor: &Visitor,
     mode: Mode,
     input: Credentials,
-    reply: crate::api::Reply<User>,
 ) -> Result<Response, PageError> {
+    let (email, password) = (&input.email, &input.password);
+    let reply = match mode {
+        Mode::SignUp => state.api.sign_up(visitor, email, password).await,
+        Mode::SignIn => state.api.sign_in(visitor, email, password).await,
+    };
     let next = local_path(&input.next).to_string();
-    match &reply.outcome {
-        Ok(user) => {
-            tracing::info!(user_id = %user.id, "signed in through the web");
-            Ok(redirect_with_cookies(&next, &reply.headers))
+    let refusal = match reply {
+        Ok(reply) => {
+            tracing::info!(user_id = %reply.value.id, "signed in through the web");
+            return Ok(redirect_with_cookies(&next, &reply.headers));
         }
-        Err(refusal) => {
-            let user = state.api.current_user(visitor).await?;
-            page(
-                StatusCode::BAD_REQUEST,
-                &AuthPage {
-                    user,
-                    mode,
-                    email: input.email,
-                    next,
-                    errors: FormErrors::from_refusal(refusal, &["email", "password"]),
-                },
-            )
-        }
-    }
+        Err(ApiError::Refused(refusal)) => refusal,
+        Err(err) => return Err(err.into()),
+    };
+    let user = state.api.current_user(visitor).await?;
+    page(
+        StatusCode::BAD_REQUEST,
+        &AuthPage {
+            user,
+            mode,
+            email: input.email,
+            next,
+            errors: FormErrors::from_refusal(&refusal, &["email", "password"]),
+        },
+    )
 }
 
 async fn signout(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
-    let reply = state.api.sign_out(&visitor).await?;
-    Ok(redirect_with_cookies("/", &reply.headers))
+    let headers = state.api.sign_out(&visitor).await?;
+    Ok(redirect_with_cookies("/", &headers))
 }

@@ -13,7 +13,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::api::{Order, Refusal, User, needs_sign_in};
+use crate::api::{ApiError, Order, User, needs_sign_in, retry_not_found};
 use crate::error::PageError;
 use crate::extract::{Form, PageId, Visitor};
 use crate::routes::page;
@@ -35,6 +35,7 @@ const CONFIRMATION_WAIT: Duration = Duration::from_secs(3);
 /// How long a payment waits for the payments service to hear of an order
 /// made a moment ago.
 const NEW_ORDER_GRACE: Duration = Duration::from_secs(3);
+/// How often the order is read again while it catches up with a payment.
 const RETRY_EVERY: Duration = Duration::from_millis(150);
 
 /// A card of Stripe's test set, offered when there is no Stripe key.
@@ -106,17 +107,48 @@ impl OrderPage {
     }
 }
 
+/// What a page says when an order is someone else's.
+const NOT_YOURS: &str = "This order belongs to someone else.";
+
+/// How the order page is shown: with what status, and what the last action
+/// (a payment, a cancellation) left on it.
+struct OrderView {
+    status: StatusCode,
+    /// Why the last payment or cancellation failed.
+    error: Option<String>,
+    /// The card last chosen, kept checked when the payment is refused.
+    token: String,
+    /// Paid a moment ago: while the order has not caught up, it shows as
+    /// being confirmed.
+    paid: bool,
+}
+
+impl OrderView {
+    /// The order as it is; `paid` right after a payment.
+    fn shown(paid: bool) -> Self {
+        Self {
+            status: StatusCode::OK,
+            error: None,
+            token: String::new(),
+            paid,
+        }
+    }
+
+    /// The order again after a refused action, with `status` and `message`,
+    /// and the card that was chosen.
+    fn refused(status: StatusCode, message: String, token: String) -> Self {
+        Self {
+            status,
+            error: Some(message),
+            token,
+            paid: false,
+        }
+    }
+}
+
 async fn list(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
     let (user, orders) = tokio::join!(state.api.current_user(&visitor), state.api.orders(&visitor));
-    let orders = match orders? {
-        Ok(orders) => orders,
-        Err(refusal) if needs_sign_in(&refusal) => {
-            return Err(PageError::SignIn {
-                next: "/orders".into(),
-            });
-        }
-        Err(refusal) => return Err(unexpected("orders", &refusal)),
-    };
+    let orders = orders.map_err(|err| err.sign_in_to("/orders"))?;
     let now = Utc::now();
     let orders = orders
         .into_iter()
@@ -152,16 +184,7 @@ async fn show(
         .and_then(|q| serde_urlencoded::from_str::<ShowQuery>(&q).ok())
         .and_then(|q| q.paid)
         .is_some();
-    order_page(
-        &state,
-        &visitor,
-        id,
-        StatusCode::OK,
-        None,
-        String::new(),
-        paid,
-    )
-    .await
+    order_page(&state, &visitor, id, OrderView::shown(paid)).await
 }
 
 #[derive(Deserialize, Default)]
@@ -182,56 +205,29 @@ async fn pay(
     let token = input.token.trim().to_string();
     if token.is_empty() {
         let message = "Choose a card to pay with.".to_string();
-        return order_page(
-            &state,
-            &visitor,
-            id,
-            StatusCode::BAD_REQUEST,
-            Some(message),
-            token,
-            false,
-        )
-        .await;
+        let view = OrderView::refused(StatusCode::BAD_REQUEST, message, token);
+        return order_page(&state, &visitor, id, view).await;
     }
-    let deadline = tokio::time::Instant::now() + NEW_ORDER_GRACE;
-    let refusal = loop {
-        match state.api.pay(&visitor, id, &token).await? {
-            Ok(payment) => {
-                tracing::info!(order_id = %id, payment_id = %payment.id, "order paid through the web");
-                return Ok(after_payment(&state, &visitor, id).await);
-            }
-            Err(refusal) if needs_sign_in(&refusal) => {
-                return Err(PageError::SignIn {
-                    next: format!("/orders/{id}"),
-                });
-            }
-            Err(refusal)
-                if refusal.status == StatusCode::NOT_FOUND
-                    && tokio::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(RETRY_EVERY).await;
-            }
-            Err(refusal) => break refusal,
+    let paid = retry_not_found(NEW_ORDER_GRACE, || state.api.pay(&visitor, id, &token)).await;
+    let refusal = match paid {
+        Ok(payment) => {
+            tracing::info!(order_id = %id, payment_id = %payment.id, "order paid through the web");
+            return Ok(after_payment(&state, &visitor, id).await);
         }
+        Err(ApiError::Refused(refusal))
+            if !needs_sign_in(&refusal) && refusal.status != StatusCode::FORBIDDEN =>
+        {
+            refusal
+        }
+        Err(err) => return Err(err.owned_at(&format!("/orders/{id}"), NOT_YOURS)),
     };
-    if refusal.status == StatusCode::FORBIDDEN {
-        return Err(PageError::Forbidden("This order belongs to someone else."));
-    }
     let message = if refusal.status == StatusCode::NOT_FOUND {
         "This order cannot be paid just yet. Please try again in a moment.".to_string()
     } else {
         refusal.message().to_string()
     };
-    order_page(
-        &state,
-        &visitor,
-        id,
-        refusal.status,
-        Some(message),
-        token,
-        false,
-    )
-    .await
+    let view = OrderView::refused(refusal.status, message, token);
+    order_page(&state, &visitor, id, view).await
 }
 
 /// Waits briefly for the order to show as complete, then goes to it; if it
@@ -239,7 +235,7 @@ async fn pay(
 async fn after_payment(state: &AppState, visitor: &Visitor, id: Uuid) -> Response {
     let deadline = tokio::time::Instant::now() + CONFIRMATION_WAIT;
     loop {
-        if let Ok(Ok(order)) = state.api.order(visitor, id).await
+        if let Ok(order) = state.api.order(visitor, id).await
             && order.status == common::events::OrderStatus::Complete
         {
             return Redirect::to(&format!("/orders/{id}")).into_response();
@@ -256,80 +252,50 @@ async fn cancel(
     visitor: Visitor,
     PageId(id): PageId,
 ) -> Result<Response, PageError> {
-    match state.api.cancel_order(&visitor, id).await? {
-        Ok(()) => Ok(Redirect::to(&format!("/orders/{id}")).into_response()),
-        Err(refusal) => match refusal.status {
-            StatusCode::UNAUTHORIZED => Err(PageError::SignIn {
-                next: format!("/orders/{id}"),
-            }),
-            StatusCode::FORBIDDEN => {
-                Err(PageError::Forbidden("This order belongs to someone else."))
-            }
-            StatusCode::NOT_FOUND => Err(PageError::NotFound),
-            status => {
-                let message = Some(refusal.message().to_string());
-                order_page(&state, &visitor, id, status, message, String::new(), false).await
-            }
-        },
-    }
+    let here = format!("/orders/{id}");
+    let err = match state.api.cancel_order(&visitor, id).await {
+        Ok(()) => return Ok(Redirect::to(&here).into_response()),
+        Err(err) => err,
+    };
+    let refusal = err
+        .into_shown()
+        .map_err(|err| err.owned_at(&here, NOT_YOURS))?;
+    let message = refusal.message().to_string();
+    let view = OrderView::refused(refusal.status, message, String::new());
+    order_page(&state, &visitor, id, view).await
 }
 
-/// The order page, with `status` and, after a refused action, its message.
+/// The order page, as `view` says.
 async fn order_page(
     state: &AppState,
     visitor: &Visitor,
     id: Uuid,
-    status: StatusCode,
-    error: Option<String>,
-    token: String,
-    paid: bool,
+    view: OrderView,
 ) -> Result<Response, PageError> {
     let (user, order) = tokio::join!(
         state.api.current_user(visitor),
         state.api.order(visitor, id)
     );
-    let order = match order? {
-        Ok(order) => order,
-        Err(refusal) => {
-            return Err(match refusal.status {
-                StatusCode::UNAUTHORIZED => PageError::SignIn {
-                    next: format!("/orders/{id}"),
-                },
-                StatusCode::FORBIDDEN => {
-                    PageError::Forbidden("This order belongs to someone else.")
-                }
-                StatusCode::NOT_FOUND => PageError::NotFound,
-                _ => unexpected("order", &refusal),
-            });
-        }
-    };
+    let order = order.map_err(|err| err.owned_at(&format!("/orders/{id}"), NOT_YOURS))?;
     let now = Utc::now();
     let state_now = OrderState::of(&order, now);
-    let token = if token.is_empty() && state.stripe_publishable_key.is_none() {
+    let token = if view.token.is_empty() && state.stripe_publishable_key.is_none() {
         TEST_CARDS[0].token.to_string()
     } else {
-        token
+        view.token
     };
     page(
-        status,
+        view.status,
         &OrderPage {
             user: user?,
             seconds_left: seconds_left(order.expires_at, now),
-            confirming: paid && state_now.is_reserved(),
+            confirming: view.paid && state_now.is_reserved(),
             state: state_now,
             order,
             token,
-            error,
+            error: view.error,
             stripe_publishable_key: state.stripe_publishable_key.clone(),
             cards: &TEST_CARDS,
         },
     )
-}
-
-fn unexpected(what: &str, refusal: &Refusal) -> PageError {
-    PageError::Unavailable(anyhow::anyhow!(
-        "the orders API refused the {what} with {}: {}",
-        refusal.status,
-        refusal.message()
-    ))
 }

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::api::{Refusal, Ticket, User, needs_sign_in};
+use crate::api::{ApiError, Ticket, User, needs_sign_in, retry_not_found};
 use crate::error::PageError;
 use crate::extract::{Form, PageId, Visitor};
 use crate::routes::page;
@@ -29,7 +29,9 @@ pub(super) fn router() -> Router<AppState> {
 /// How long a purchase waits for the orders service to hear of a ticket
 /// that was just listed (it learns of tickets through events).
 const NEW_TICKET_GRACE: Duration = Duration::from_secs(3);
-const RETRY_EVERY: Duration = Duration::from_millis(150);
+
+/// What a page says when someone else's ticket is to be edited.
+const SELLER_ONLY: &str = "Only the seller can edit this ticket.";
 
 #[derive(Template)]
 #[template(path = "ticket_form.html")]
@@ -120,30 +122,29 @@ async fn create(
     visitor: Visitor,
     Form(input): Form<TicketForm>,
 ) -> Result<Response, PageError> {
-    match state
+    let refusal = match state
         .api
         .create_ticket(&visitor, &input.title, &input.price)
-        .await?
+        .await
     {
-        Ok(ticket) => Ok(Redirect::to(&format!("/tickets/{}", ticket.id)).into_response()),
-        Err(refusal) if needs_sign_in(&refusal) => Err(PageError::SignIn {
-            next: "/tickets/new".into(),
-        }),
-        Err(refusal) => {
-            let user = state.api.current_user(&visitor).await?;
-            page(
-                StatusCode::BAD_REQUEST,
-                &TicketFormPage {
-                    user,
-                    ticket_id: None,
-                    title: input.title,
-                    price: input.price,
-                    errors: FormErrors::from_refusal(&refusal, TICKET_FIELDS),
-                    reserved: false,
-                },
-            )
+        Ok(ticket) => {
+            return Ok(Redirect::to(&format!("/tickets/{}", ticket.id)).into_response());
         }
-    }
+        Err(ApiError::Refused(refusal)) if !needs_sign_in(&refusal) => refusal,
+        Err(err) => return Err(err.sign_in_to("/tickets/new")),
+    };
+    let user = state.api.current_user(&visitor).await?;
+    page(
+        StatusCode::BAD_REQUEST,
+        &TicketFormPage {
+            user,
+            ticket_id: None,
+            title: input.title,
+            price: input.price,
+            errors: FormErrors::from_refusal(&refusal, TICKET_FIELDS),
+            reserved: false,
+        },
+    )
 }
 
 async fn show(
@@ -155,7 +156,7 @@ async fn show(
         state.api.current_user(&visitor),
         state.api.ticket(&visitor, id)
     );
-    let ticket = found(ticket?)?;
+    let ticket = ticket.map_err(found_or_unavailable)?;
     page(
         StatusCode::OK,
         &TicketPage {
@@ -175,29 +176,19 @@ async fn purchase(
     PageId(id): PageId,
 ) -> Result<Response, PageError> {
     let here = format!("/tickets/{id}");
-    let deadline = tokio::time::Instant::now() + NEW_TICKET_GRACE;
-    let refusal = loop {
-        match state.api.create_order(&visitor, id).await? {
-            Ok(order) => {
-                return Ok(Redirect::to(&format!("/orders/{}", order.id)).into_response());
-            }
-            Err(refusal) if needs_sign_in(&refusal) => {
-                return Err(PageError::SignIn { next: here });
-            }
-            Err(refusal)
-                if refusal.status == StatusCode::NOT_FOUND
-                    && tokio::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(RETRY_EVERY).await;
-            }
-            Err(refusal) => break refusal,
+    let ordered = retry_not_found(NEW_TICKET_GRACE, || state.api.create_order(&visitor, id)).await;
+    let refusal = match ordered {
+        Ok(order) => {
+            return Ok(Redirect::to(&format!("/orders/{}", order.id)).into_response());
         }
+        Err(ApiError::Refused(refusal)) if !needs_sign_in(&refusal) => refusal,
+        Err(err) => return Err(err.sign_in_to(&here)),
     };
     let (user, ticket) = tokio::join!(
         state.api.current_user(&visitor),
         state.api.ticket(&visitor, id)
     );
-    let ticket = found(ticket?)?;
+    let ticket = ticket.map_err(found_or_unavailable)?;
     let error = if refusal.status == StatusCode::NOT_FOUND {
         "This ticket cannot be bought just yet. Please try again in a moment.".to_string()
     } else {
@@ -224,11 +215,9 @@ async fn edit_form(
         state.api.ticket(&visitor, id)
     );
     let user = user?.ok_or(PageError::SignIn { next: here })?;
-    let ticket = found(ticket?)?;
+    let ticket = ticket.map_err(found_or_unavailable)?;
     if ticket.user_id != user.id {
-        return Err(PageError::Forbidden(
-            "Only the seller can edit this ticket.",
-        ));
+        return Err(PageError::Forbidden(SELLER_ONLY));
     }
     let reserved = ticket.order_id.is_some();
     page(
@@ -250,39 +239,32 @@ async fn update(
     PageId(id): PageId,
     Form(input): Form<TicketForm>,
 ) -> Result<Response, PageError> {
-    let refusal = match state
+    let here = format!("/tickets/{id}/edit");
+    let err = match state
         .api
         .update_ticket(&visitor, id, &input.title, &input.price)
-        .await?
+        .await
     {
         Ok(ticket) => {
             return Ok(Redirect::to(&format!("/tickets/{}", ticket.id)).into_response());
         }
-        Err(refusal) => refusal,
+        Err(err) => err,
     };
-    match refusal.status {
-        StatusCode::UNAUTHORIZED => Err(PageError::SignIn {
-            next: format!("/tickets/{id}/edit"),
-        }),
-        StatusCode::FORBIDDEN => Err(PageError::Forbidden(
-            "Only the seller can edit this ticket.",
-        )),
-        StatusCode::NOT_FOUND => Err(PageError::NotFound),
-        _ => {
-            let user = state.api.current_user(&visitor).await?;
-            page(
-                StatusCode::BAD_REQUEST,
-                &TicketFormPage {
-                    user,
-                    ticket_id: Some(id),
-                    title: input.title,
-                    price: input.price,
-                    errors: FormErrors::from_refusal(&refusal, TICKET_FIELDS),
-                    reserved: false,
-                },
-            )
-        }
-    }
+    let refusal = err
+        .into_shown()
+        .map_err(|err| err.owned_at(&here, SELLER_ONLY))?;
+    let user = state.api.current_user(&visitor).await?;
+    page(
+        StatusCode::BAD_REQUEST,
+        &TicketFormPage {
+            user,
+            ticket_id: Some(id),
+            title: input.title,
+            price: input.price,
+            errors: FormErrors::from_refusal(&refusal, TICKET_FIELDS),
+            reserved: false,
+        },
+    )
 }
 
 /// The signed-in user, or a redirect to sign in and come back to `here`.
@@ -294,13 +276,12 @@ async fn signed_in(state: &AppState, visitor: &Visitor, here: &str) -> Result<Us
         .ok_or_else(|| PageError::SignIn { next: here.into() })
 }
 
-/// A ticket, or the 404 page.
-fn found(result: Result<Ticket, Refusal>) -> Result<Ticket, PageError> {
-    result.map_err(|refusal| match refusal.status {
-        StatusCode::NOT_FOUND => PageError::NotFound,
-        status => PageError::Unavailable(anyhow::anyhow!(
-            "the tickets API refused a ticket with {status}: {}",
-            refusal.message()
-        )),
-    })
+/// The page for a ticket that could not be read: the 404 page when there is
+/// no such ticket; otherwise the tickets API is failing.
+fn found_or_unavailable(err: ApiError) -> PageError {
+    if err.is_refused_with(StatusCode::NOT_FOUND) {
+        PageError::NotFound
+    } else {
+        err.into()
+    }
 }
