@@ -1,7 +1,7 @@
 //! What every buytickets service shares, and nothing else: the error type that
-//! becomes the HTTP error body, sessions, configuration, telemetry, health and
-//! lifecycle, and the event bus (event types, transactional outbox, listener
-//! runtime and inbox).
+//! becomes the HTTP error body, sessions, configuration, telemetry, health,
+//! metrics and lifecycle, and the event bus (event types, transactional
+//! outbox, listener runtime and inbox).
 
 pub mod config;
 pub mod db;
@@ -11,6 +11,7 @@ pub mod extract;
 pub mod health;
 pub mod http;
 pub mod lifecycle;
+pub mod metrics;
 pub mod money;
 pub mod session;
 pub mod telemetry;
