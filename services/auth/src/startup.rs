@@ -29,6 +29,7 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
     common::db::migrate(&pool, &crate::MIGRATOR)
         .await
         .context("migrating the users database")?;
+    common::metrics::spawn_samplers(lifecycle, "auth", pool.clone());
     let bus = Bus::connect(&settings.common.nats, "auth").await?;
 
     let relay = Relay::new(pool.clone(), bus.clone(), RelayOptions::default());

@@ -56,6 +56,7 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
     common::db::migrate(&pool, &crate::MIGRATOR)
         .await
         .context("migrating the payments database")?;
+    common::metrics::spawn_samplers(lifecycle, SERVICE, pool.clone());
     let bus = Bus::connect(&settings.common.nats, SERVICE).await?;
 
     let relay = Relay::new(pool.clone(), bus.clone(), RelayOptions::default());
