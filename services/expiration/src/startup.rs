@@ -18,6 +18,7 @@ use crate::jobs::ExpirationJobs;
 /// has to be up: both are connected in the background, and `/readyz` says
 /// whether they answer.
 pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result<Service> {
+    crate::worker::describe_metrics();
     let bus = Bus::connect(&settings.common.nats, SERVICE).await?;
     let jobs = ExpirationJobs::new(&settings.redis_url, &settings.queue)?;
 
