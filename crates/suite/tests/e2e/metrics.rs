@@ -143,3 +143,84 @@ async fn an_expired_reservation_counts_one_fired_job_and_its_lateness() {
         "the job fired {lateness} s after the order expired"
     );
 }
+
+/// The metric names an expression of the dashboard reads: its identifiers
+/// that are neither functions, nor label names inside `{…}` or `by (…)`, nor
+/// Grafana variables, without the `_bucket`/`_sum`/`_count` of histograms.
+fn metric_names(expr: &str) -> Vec<String> {
+    const FUNCTIONS: [&str; 6] = ["sum", "max", "rate", "increase", "histogram_quantile", "by"];
+    let mut names = Vec::new();
+    let mut depth_braces = 0;
+    let mut after_by = false;
+    let mut word = String::new();
+    for c in expr.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_alphanumeric() || c == '_' || c == '$' {
+            word.push(c);
+            continue;
+        }
+        let is_function = FUNCTIONS.contains(&word.as_str());
+        if !word.is_empty()
+            && depth_braces == 0
+            && !after_by
+            && !is_function
+            && !word.starts_with('$')
+            && !word.starts_with(|ch: char| ch.is_ascii_digit())
+        {
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| word.strip_suffix(suffix))
+                .unwrap_or(&word);
+            names.push(base.to_owned());
+        }
+        if word == "by" {
+            after_by = true;
+        }
+        word.clear();
+        match c {
+            '{' | '[' => depth_braces += 1,
+            '}' | ']' => depth_braces -= 1,
+            ')' if after_by => after_by = false,
+            _ => {}
+        }
+    }
+    names
+}
+
+#[test]
+fn every_metric_the_dashboard_reads_is_documented_in_the_readme() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/infra/grafana/buytickets-dashboard.json"))
+            .expect("the dashboard"),
+    )
+    .expect("the dashboard is JSON");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("the README");
+    let exprs: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().expect("targets"))
+        .map(|target| target["expr"].as_str().expect("an expr"))
+        .collect();
+
+    let names: Vec<String> = exprs.iter().flat_map(|e| metric_names(e)).collect();
+
+    assert!(names.len() >= exprs.len(), "{names:?}");
+    for name in names {
+        assert!(
+            readme.contains(&format!("| `{name}` |")),
+            "the dashboard reads {name}, which README.md's Metrics table does not list"
+        );
+    }
+}
+
+#[test]
+fn metric_names_skips_functions_labels_and_variables() {
+    let expr = "histogram_quantile(0.99, sum by (le, route) \
+                (rate(http_request_duration_seconds_bucket{status=~\"5..\"}[$__rate_interval])))";
+    assert_eq!(metric_names(expr), ["http_request_duration_seconds"]);
+    assert_eq!(
+        metric_names("sum(rate(a_total[1m])) / sum(rate(b_total[1m]))"),
+        ["a_total", "b_total"]
+    );
+}
