@@ -1,5 +1,6 @@
 //! `GET /healthz` (the process is alive) and `GET /readyz` (its dependencies
-//! are reachable), for Kubernetes probes.
+//! are reachable), for Kubernetes probes, and `GET /metrics` for Prometheus:
+//! the routes every service's app gets once, whatever its API.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,9 +102,12 @@ impl Readiness {
     }
 }
 
-/// The `/healthz` and `/readyz` routes.
+/// The `/healthz`, `/readyz` and `/metrics` routes. Installs the process's
+/// metrics recorder (see [`crate::metrics::install`]).
 pub fn router(readiness: Readiness) -> Router {
+    crate::metrics::install();
     Router::new()
+        .route("/metrics", get(crate::metrics::render))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route(
             "/readyz",

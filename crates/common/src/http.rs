@@ -1,6 +1,7 @@
-//! The middleware every service's router gets once, at the top: request ids,
-//! tracing, the body limit, panic recovery, cookies, and error-format answers
-//! for unknown routes and methods.
+//! The middleware every service's router gets once, at the top: request
+//! metrics, request ids, tracing (spans carry the matched route, never the
+//! raw path, which would carry ids), the body limit, panic recovery, cookies,
+//! and error-format answers for unknown routes and methods.
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -26,6 +27,7 @@ pub fn finish(router: Router) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(crate::metrics::track_requests))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
@@ -35,7 +37,8 @@ pub fn finish(router: Router) -> Router {
                                 .get(REQUEST_ID)
                                 .and_then(|v| v.to_str().ok())
                                 .unwrap_or_default();
-                            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                            let route = crate::metrics::route_of(req);
+                            tracing::info_span!("request", method = %req.method(), route = %route, request_id = %id)
                         })
                         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
                 )

@@ -5,7 +5,8 @@
 //! - HTTP: [`error`] (the one error type and its body
 //!   `{"errors":[{"message","field"?}]}`), [`extract`] (JSON and path
 //!   extractors that answer in that body), [`http`] (the middleware every
-//!   router gets), [`health`] (`/healthz`, `/readyz`), [`contract`] (types
+//!   router gets), [`health`] (`/healthz`, `/readyz`), [`metrics`]
+//!   (`/metrics` and the samplers behind it), [`contract`] (types
 //!   of the API that the services and the web client share).
 //! - Sessions and settings: [`session`] (the signed cookie and the
 //!   `CurrentUser` extractor), [`config`] (settings from the environment,
@@ -33,6 +34,7 @@ pub mod extract;
 pub mod health;
 pub mod http;
 pub mod lifecycle;
+pub mod metrics;
 pub mod money;
 pub mod session;
 pub mod startup;

@@ -39,6 +39,9 @@ impl Backbone {
         nats: &NatsSettings,
         lifecycle: &Lifecycle,
     ) -> anyhow::Result<Backbone> {
+        // Before anything can count: events handled before the recorder
+        // exists would be lost.
+        crate::metrics::install();
         Ok(Backbone {
             service,
             lifecycle: lifecycle.clone(),
@@ -63,14 +66,16 @@ impl Backbone {
     }
 
     /// Opens the service's own database at `url` (lazily), applies the
-    /// shared and the service's `migrations`, starts the outbox relay and
-    /// adds the `<service>-database` readiness check. Fails when the
+    /// shared and the service's `migrations`, starts the samplers of its
+    /// outbox backlog and pool (metrics) and the outbox relay, and adds the
+    /// `<service>-database` readiness check. Fails when the
     /// database cannot be migrated.
     pub async fn database(&mut self, url: &str, migrations: &Migrator) -> anyhow::Result<PgPool> {
         let pool = crate::db::pool(url)?;
         crate::db::migrate(&pool, migrations)
             .await
             .with_context(|| format!("migrating the {} database", self.service))?;
+        crate::metrics::spawn_samplers(&self.lifecycle, self.service, pool.clone());
         let relay = Relay::new(pool.clone(), self.bus.clone(), RelayOptions::default());
         self.lifecycle.spawn(|shutdown| relay.run(shutdown));
         self.readiness = std::mem::take(&mut self.readiness)

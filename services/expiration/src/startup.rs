@@ -16,6 +16,7 @@ use crate::jobs::ExpirationJobs;
 /// has to be up: both are connected in the background, and `/readyz` says
 /// whether they answer.
 pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result<Service> {
+    crate::worker::describe_metrics();
     let mut backbone = Backbone::connect(SERVICE, &settings.common.nats, lifecycle).await?;
     let jobs = ExpirationJobs::new(&settings.redis_url, &settings.queue)?;
 

@@ -8,6 +8,9 @@
 //! When Redis fails, apalis stops the worker; a new one (with a new name,
 //! since Redis may still list the old one as alive) starts after a backoff.
 //! Jobs the old worker held are handed out again once it is taken for dead.
+//!
+//! Each published expiration is counted (`expiration_jobs_fired_total`) and
+//! its lateness past `expiresAt` measured (`expiration_lateness_seconds`).
 
 use std::time::Duration;
 
@@ -31,6 +34,12 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Jobs one worker runs at a time; more wait in Redis. While NATS is down
 /// this bounds the jobs held in memory, each retrying its publish.
 const MAX_CONCURRENT_JOBS: usize = 64;
+
+/// Expiration jobs that published their `expiration.complete` (counter).
+pub(crate) const JOBS_FIRED: &str = "expiration_jobs_fired_total";
+/// Seconds from an order's `expiresAt` to the publication of its
+/// `expiration.complete` (histogram).
+pub(crate) const LATENESS: &str = "expiration_lateness_seconds";
 
 /// Backoff between publish attempts of a job while NATS fails.
 const MIN_PUBLISH_BACKOFF: Duration = Duration::from_millis(100);
@@ -131,7 +140,9 @@ impl Expirer {
                 .ok_or_else(|| interrupted(job))?
             {
                 Ok(event_id) => {
-                    let late_ms = (Utc::now() - job.expires_at).num_milliseconds();
+                    let late = Utc::now() - job.expires_at;
+                    let late_ms = late.num_milliseconds();
+                    record_fired(late);
                     tracing::info!(order_id = %job.order_id, %event_id, late_ms, "order expired; expiration.complete published");
                     return Ok(());
                 }
@@ -154,6 +165,28 @@ impl Expirer {
             output = work => Some(output),
         }
     }
+}
+
+/// Counts a published expiration and how long after its `expiresAt` it
+/// went out.
+fn record_fired(late: chrono::TimeDelta) {
+    metrics::counter!(JOBS_FIRED).increment(1);
+    metrics::histogram!(LATENESS).record(late.as_seconds_f64());
+}
+
+/// Installs the process's metrics recorder and describes the worker's
+/// metrics, before the first job can run.
+pub(crate) fn describe_metrics() {
+    common::metrics::install();
+    metrics::describe_counter!(
+        JOBS_FIRED,
+        "Expiration jobs that published their expiration.complete"
+    );
+    metrics::describe_histogram!(
+        LATENESS,
+        metrics::Unit::Seconds,
+        "Time from an order's expiresAt to the publication of its expiration.complete"
+    );
 }
 
 fn interrupted(job: &ExpirationJob) -> anyhow::Error {

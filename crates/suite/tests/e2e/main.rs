@@ -3,6 +3,7 @@
 //! namespace, driven over HTTP through the ingress routes.
 
 mod helpers;
+mod metrics;
 mod payment;
 mod purchase;
 mod users;
