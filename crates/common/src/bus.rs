@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use uuid::Uuid;
@@ -137,19 +138,33 @@ impl Bus {
         payload: Bytes,
         headers: &[(&str, &str)],
     ) -> anyhow::Result<()> {
+        let ack = self.send_publish(subject, id, payload, headers).await?;
+        ack.await
+            .with_context(|| format!("waiting for JetStream to store {subject}"))?;
+        Ok(())
+    }
+
+    /// Sends one message with `Nats-Msg-Id` = `id` and returns the future of
+    /// JetStream's acknowledgement without waiting for it, so that a caller
+    /// can have many publishes in flight. Messages sent one after another are
+    /// stored in that order. The acknowledgement's [`PUBLISH_ACK_TIMEOUT`]
+    /// starts when the future is first polled.
+    pub async fn send_publish(
+        &self,
+        subject: &str,
+        id: &str,
+        payload: Bytes,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<PublishAckFuture> {
         let mut message = jetstream::message::PublishMessage::build()
             .payload(payload)
             .message_id(id);
         for (name, value) in headers {
             message = message.header(*name, *value);
         }
-        let ack = self
-            .js
+        self.js
             .send_publish(self.subject(subject), message)
             .await
-            .with_context(|| format!("publishing {subject}"))?;
-        ack.await
-            .with_context(|| format!("waiting for JetStream to store {subject}"))?;
-        Ok(())
+            .with_context(|| format!("publishing {subject}"))
     }
 }

@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod money;
 pub mod session;
 pub mod telemetry;
+pub mod trace;
 
 pub mod bus;
 pub mod inbox;
