@@ -24,6 +24,8 @@ pub struct Bus {
     client: async_nats::Client,
     js: jetstream::Context,
     prefix: String,
+    /// The name the connection was made under: the service's name.
+    client_name: String,
     /// Copies of each stream a JetStream cluster keeps.
     stream_replicas: usize,
 }
@@ -41,6 +43,7 @@ impl Bus {
             .with_context(|| format!("connecting to NATS at {}", settings.url))?;
         let mut bus = Self::with_client(client, &settings.prefix);
         bus.stream_replicas = settings.stream_replicas;
+        bus.client_name = client_name.to_string();
         Ok(bus)
     }
 
@@ -51,8 +54,15 @@ impl Bus {
             client,
             js,
             prefix: prefix.to_string(),
+            client_name: String::new(),
             stream_replicas: 1,
         }
+    }
+
+    /// The name given to [`Bus::connect`] (services pass their own name);
+    /// empty for a bus made with [`Bus::with_client`].
+    pub fn client_name(&self) -> &str {
+        &self.client_name
     }
 
     pub fn client(&self) -> &async_nats::Client {

@@ -81,6 +81,8 @@ pub struct RelayOptions {
     /// Published rows older than this are deleted.
     pub retention: Duration,
     /// The publishing service, the `service` label of the relay's metrics.
+    /// Empty means the bus's [`Bus::client_name`], which services set to
+    /// their own name.
     pub service: String,
 }
 
@@ -124,7 +126,10 @@ struct Pending {
 
 impl Relay {
     /// A relay for the outbox in `pool`, publishing through `bus`.
-    pub fn new(pool: PgPool, bus: Bus, options: RelayOptions) -> Self {
+    pub fn new(pool: PgPool, bus: Bus, mut options: RelayOptions) -> Self {
+        if options.service.is_empty() {
+            options.service = bus.client_name().to_string();
+        }
         Self { pool, bus, options }
     }
 

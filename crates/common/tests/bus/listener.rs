@@ -179,9 +179,19 @@ impl Running {
     }
 
     fn start<L: Listener>(&self, h: &Harness, listener: L, options: ListenerOptions) {
+        self.start_as(h, "tests", listener, options);
+    }
+
+    fn start_as<L: Listener>(
+        &self,
+        h: &Harness,
+        service: &str,
+        listener: L,
+        options: ListenerOptions,
+    ) {
         self.tasks.spawn(listener::run(
             h.bus.clone(),
-            "tests".to_string(),
+            service.to_string(),
             listener,
             options,
             self.shutdown.clone(),
@@ -782,4 +792,111 @@ async fn the_trace_id_travels_from_the_enqueuing_request_to_the_handler_and_its_
         Some(request.trace_id()),
         "what the handler enqueued continues the trace"
     );
+}
+
+/// The value of the metric `name` whose labels include `labels`.
+fn metric<'a>(
+    snapshot: &'a [(
+        metrics_util::CompositeKey,
+        Option<metrics::Unit>,
+        Option<metrics::SharedString>,
+        metrics_util::debugging::DebugValue,
+    )],
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<&'a metrics_util::debugging::DebugValue> {
+    snapshot
+        .iter()
+        .find(|(key, ..)| {
+            key.key().name() == name
+                && labels.iter().all(|(k, v)| {
+                    key.key()
+                        .labels()
+                        .any(|label| label.key() == *k && label.value() == *v)
+                })
+        })
+        .map(|(.., value)| value)
+}
+
+#[tokio::test]
+async fn the_pipeline_counts_what_it_publishes_handles_and_dead_letters() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder.install().expect("the only recorder of this test");
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let mut tx = h.db.pool.begin().await.expect("begin");
+    for _ in 0..3 {
+        let event = ExpirationComplete {
+            order_id: Uuid::now_v7(),
+        };
+        common::outbox::enqueue(&mut tx, &event)
+            .await
+            .expect("enqueue");
+    }
+    tx.commit().await.expect("commit");
+    let relay = common::outbox::Relay::new(
+        h.db.pool.clone(),
+        h.bus.clone(),
+        common::outbox::RelayOptions::default(),
+    )
+    .service("metered");
+    assert_eq!(
+        relay.pass().await.expect("published"),
+        common::outbox::Pass::Published(3)
+    );
+    publish_raw(
+        &h,
+        ExpirationComplete::SUBJECT,
+        Uuid::now_v7(),
+        Bytes::from_static(b"{not json"),
+    )
+    .await;
+    let running = Running::new();
+
+    running.start_as(&h, "metered", Effects::new(&h.db.pool, "a"), fast_options());
+
+    let settled = eventually(Duration::from_secs(10), || async {
+        h.count("SELECT count(*) FROM effects").await == 3
+            && h.messages(Stream::DeadLetter).await.len() == 1
+    })
+    .await;
+    running.stop().await;
+    assert!(settled);
+    let snapshot = snapshotter.snapshot().into_vec();
+    let of = |name: &str, extra: &[(&str, &str)]| {
+        let mut labels = vec![("service", "metered"), ("subject", "expiration.complete")];
+        labels.extend_from_slice(extra);
+        metric(&snapshot, name, &labels)
+    };
+    assert_eq!(
+        of("events_published_total", &[]),
+        Some(&DebugValue::Counter(3))
+    );
+    assert_eq!(
+        of("events_handled_total", &[("outcome", "applied")]),
+        Some(&DebugValue::Counter(3))
+    );
+    assert_eq!(
+        of("events_handled_total", &[("outcome", "undecodable")]),
+        Some(&DebugValue::Counter(1))
+    );
+    assert_eq!(
+        of("events_dead_lettered_total", &[]),
+        Some(&DebugValue::Counter(1))
+    );
+    assert!(
+        matches!(of("event_lag_seconds", &[]), Some(DebugValue::Histogram(lags))
+            if lags.len() == 3 && lags.iter().all(|l| l.into_inner() >= 0.0)),
+        "one lag per applied event"
+    );
+    assert!(
+        matches!(
+            of("consumer_pending_messages", &[]),
+            Some(DebugValue::Gauge(_))
+        ),
+        "the pending count is reported"
+    );
+    assert_eq!(of("events_redelivered_total", &[]), None, "no redelivery");
 }
