@@ -1,12 +1,14 @@
 //! The connection to NATS JetStream, and the naming of subjects, streams and
 //! consumers under a deployment prefix (empty in production; unique per test).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::config::NatsSettings;
@@ -18,7 +20,13 @@ pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// How long a publish waits for JetStream's acknowledgement.
 pub const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A JetStream connection for one deployment. Cheap to clone.
+/// How many event handlers of one service run at once by default, across
+/// all its listeners: each holds a database connection, and the pool must
+/// keep room for requests, the relay and the other replicas.
+pub const CONCURRENT_HANDLERS: usize = 4;
+
+/// A JetStream connection for one deployment. Cheap to clone; clones share
+/// the limit on concurrent handlers.
 #[derive(Clone)]
 pub struct Bus {
     client: async_nats::Client,
@@ -28,6 +36,8 @@ pub struct Bus {
     client_name: String,
     /// Copies of each stream a JetStream cluster keeps.
     stream_replicas: usize,
+    /// Permits to run an event handler, shared by every listener on this bus.
+    handler_slots: Arc<Semaphore>,
 }
 
 impl Bus {
@@ -56,7 +66,20 @@ impl Bus {
             prefix: prefix.to_string(),
             client_name: String::new(),
             stream_replicas: 1,
+            handler_slots: Arc::new(Semaphore::new(CONCURRENT_HANDLERS)),
         }
+    }
+
+    /// Lets at most `handlers` event handlers run at once across the
+    /// listeners of this bus and its clones (default [`CONCURRENT_HANDLERS`]).
+    pub fn with_concurrent_handlers(mut self, handlers: usize) -> Self {
+        self.handler_slots = Arc::new(Semaphore::new(handlers.max(1)));
+        self
+    }
+
+    /// The permits listeners take to run a handler.
+    pub(crate) fn handler_slots(&self) -> &Arc<Semaphore> {
+        &self.handler_slots
     }
 
     /// The name given to [`Bus::connect`] (services pass their own name);

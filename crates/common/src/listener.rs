@@ -17,7 +17,10 @@
 //! [`ListenerOptions::concurrency`] lanes: a message goes to the lane of its
 //! [`Event::ordering_key`] (the ticket, the order), and a lane handles its
 //! messages one at a time in delivery order, so the events of one entity are
-//! applied in order while those of different entities overlap.
+//! applied in order while those of different entities overlap. How many
+//! handlers run at once across all listeners of a service is bounded by its
+//! [`Bus`] ([`crate::bus::CONCURRENT_HANDLERS`] by default), so that
+//! listeners never take the database connections requests need.
 //!
 //! The consumer's ack wait is short ([`ListenerOptions::ack_wait`]) so that
 //! the messages a dead replica held go to another replica within seconds;
@@ -125,8 +128,9 @@ pub struct ListenerOptions {
     /// before redelivering: the longest a dead replica holds its messages.
     /// Held messages are signalled in progress every third of it.
     pub ack_wait: Duration,
-    /// Lanes per replica: how many messages of different ordering keys are
-    /// handled at once.
+    /// Lanes per replica: how many messages of different ordering keys may
+    /// be in hand at once. The handlers that actually run at once are further
+    /// limited per service by the bus (see [`Bus::with_concurrent_handlers`]).
     pub concurrency: usize,
 }
 
@@ -227,8 +231,8 @@ struct Held<E> {
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
-/// The reply subjects of the messages this replica holds, by stream
-/// sequence, for the "in progress" signals.
+/// The reply subjects of the messages this replica holds, by consumer
+/// sequence (one per delivery), for the "in progress" signals.
 type InHand = Arc<Mutex<HashMap<u64, Subject>>>;
 
 /// What every lane of one consumer shares.
@@ -356,7 +360,7 @@ impl<L: Listener> Consuming<'_, L> {
             }
             if let Some(reply) = &message.reply {
                 self.lock_in_hand()
-                    .insert(info.stream_sequence, reply.clone());
+                    .insert(info.consumer_sequence, reply.clone());
             }
         }
         let decoded = decode::<L::Event>(&message);
@@ -376,7 +380,7 @@ impl<L: Listener> Consuming<'_, L> {
 
     fn release(&self, message: &Message) {
         if let Ok(info) = message.info() {
-            self.lock_in_hand().remove(&info.stream_sequence);
+            self.lock_in_hand().remove(&info.consumer_sequence);
         }
     }
 
@@ -462,10 +466,13 @@ impl<L: Listener> Consuming<'_, L> {
                 return;
             }
         };
-        let outcome = AssertUnwindSafe(self.listener.handle(delivery))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the handler panicked")));
+        let outcome = match self.bus.handler_slots().acquire().await {
+            Ok(_running) => AssertUnwindSafe(self.listener.handle(delivery))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the handler panicked"))),
+            Err(_) => Err(anyhow::anyhow!("the handler limit closed")),
+        };
         let result = match outcome {
             Ok(outcome @ (Outcome::Applied | Outcome::Duplicate)) => {
                 handled(if outcome == Outcome::Applied {
