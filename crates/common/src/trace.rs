@@ -195,4 +195,54 @@ mod tests {
         assert_eq!(inside, Some(context));
         assert_eq!(current(), None);
     }
+
+    async fn served_under(traceparent: Option<&str>) -> (TraceContext, TraceContext) {
+        use tower::ServiceExt as _;
+        let app = axum::Router::new()
+            .route(
+                "/",
+                axum::routing::get(|| async { current().map(|c| c.header()).unwrap_or_default() }),
+            )
+            .layer(axum::middleware::from_fn(middleware));
+        let mut request = axum::http::Request::get("/");
+        if let Some(value) = traceparent {
+            request = request.header(TRACEPARENT, value);
+        }
+        let response = app
+            .oneshot(request.body(axum::body::Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        let answered = response
+            .headers()
+            .get(TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceContext::parse)
+            .expect("a traceparent answer");
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .expect("body");
+        let inside = TraceContext::parse(std::str::from_utf8(&body).expect("utf-8"))
+            .expect("the handler saw a context");
+        (answered, inside)
+    }
+
+    #[tokio::test]
+    async fn a_request_continues_the_trace_it_comes_with() {
+        let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+        let (answered, inside) = served_under(Some(incoming)).await;
+
+        assert_eq!(inside.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(answered, inside);
+        assert_ne!(inside.header(), incoming, "the request is a new span of it");
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_valid_trace_starts_one() {
+        let (first, inside) = served_under(None).await;
+        let (second, _) = served_under(Some("garbage")).await;
+
+        assert_eq!(first, inside);
+        assert_ne!(first.trace_id(), second.trace_id());
+    }
 }
