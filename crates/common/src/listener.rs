@@ -38,7 +38,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash as _, Hasher as _};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -47,7 +47,7 @@ use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::{AckKind, Message};
 use chrono::{DateTime, Utc};
 use futures::{FutureExt as _, StreamExt as _};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Mutex, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -232,7 +232,11 @@ struct Held<E> {
 }
 
 /// The reply subjects of the messages this replica holds, by consumer
-/// sequence (one per delivery), for the "in progress" signals.
+/// sequence (one per delivery), for the "in progress" signals. An async
+/// lock: the signals are sent while holding it, and a message leaves the
+/// map before it is acknowledged, so no "in progress" can follow its ack or
+/// nak on the wire (one after a delayed nak would push the redelivery back
+/// by a whole ack wait).
 type InHand = Arc<Mutex<HashMap<u64, Subject>>>;
 
 /// What every lane of one consumer shares.
@@ -328,7 +332,7 @@ async fn consume<L: Listener>(
                 }
                 Some(Ok(message)) => message,
             };
-            let held = consuming.take(message, slot);
+            let held = consuming.take(message, slot).await;
             let lane = lane_of(&held, lanes.len());
             if lanes[lane].send(held).is_err() {
                 anyhow::bail!("a lane stopped");
@@ -349,7 +353,11 @@ async fn consume<L: Listener>(
 
 impl<L: Listener> Consuming<'_, L> {
     /// Decodes a message, records it as held and counts its delivery.
-    fn take(&self, message: Message, slot: tokio::sync::OwnedSemaphorePermit) -> Held<L::Event> {
+    async fn take(
+        &self,
+        message: Message,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> Held<L::Event> {
         let subject = self.bus.unprefixed(message.subject.as_str()).to_string();
         if let Ok(info) = message.info() {
             metrics::gauge!("consumer_pending_messages", "service" => self.service.to_string(), "subject" => subject.clone())
@@ -359,7 +367,9 @@ impl<L: Listener> Consuming<'_, L> {
                     .increment(1);
             }
             if let Some(reply) = &message.reply {
-                self.lock_in_hand()
+                self.in_hand
+                    .lock()
+                    .await
                     .insert(info.consumer_sequence, reply.clone());
             }
         }
@@ -371,16 +381,11 @@ impl<L: Listener> Consuming<'_, L> {
         }
     }
 
-    fn lock_in_hand(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Subject>> {
-        // The map holds no invariant a panic could break.
-        self.in_hand
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn release(&self, message: &Message) {
+    /// Stops the "in progress" signals of a message: call it before
+    /// acknowledging, nak'ing or terminating the message.
+    async fn release(&self, message: &Message) {
         if let Ok(info) = message.info() {
-            self.lock_in_hand().remove(&info.consumer_sequence);
+            self.in_hand.lock().await.remove(&info.consumer_sequence);
         }
     }
 
@@ -392,9 +397,14 @@ impl<L: Listener> Consuming<'_, L> {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            let replies: Vec<Subject> = self.lock_in_hand().values().cloned().collect();
-            for reply in replies {
-                if let Err(e) = self.bus.client().publish(reply, "+WPI".into()).await {
+            let in_hand = self.in_hand.lock().await;
+            for reply in in_hand.values() {
+                if let Err(e) = self
+                    .bus
+                    .client()
+                    .publish(reply.clone(), "+WPI".into())
+                    .await
+                {
                     tracing::debug!(service = self.service, error = %e, "could not signal progress");
                 }
             }
@@ -410,10 +420,10 @@ impl<L: Listener> Consuming<'_, L> {
         let subject = self.bus.unprefixed(message.subject.as_str()).to_string();
         if self.shutdown.is_cancelled() {
             // Not started: hand it back at once for another replica.
+            self.release(&message).await;
             if let Err(e) = message.ack_with(AckKind::Nak(None)).await {
                 tracing::debug!(service = self.service, %subject, error = %e, "could not hand a message back");
             }
-            self.release(&message);
             return;
         }
         let attempt = message
@@ -435,7 +445,6 @@ impl<L: Listener> Consuming<'_, L> {
         );
         let handling = self.decide(&message, &subject, decoded, attempt);
         trace::scope(context, handling.instrument(span)).await;
-        self.release(&message);
     }
 
     async fn decide(
@@ -453,6 +462,7 @@ impl<L: Listener> Consuming<'_, L> {
         let delivery = match decoded {
             Ok((id, event)) => Delivery { id, event, attempt },
             Err(reason) => {
+                self.release(message).await;
                 handled("undecodable");
                 tracing::error!(%reason, "undecodable message; terminating it");
                 dead_letter(
@@ -473,6 +483,7 @@ impl<L: Listener> Consuming<'_, L> {
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("the handler panicked"))),
             Err(_) => Err(anyhow::anyhow!("the handler limit closed")),
         };
+        self.release(message).await;
         let result = match outcome {
             Ok(outcome @ (Outcome::Applied | Outcome::Duplicate)) => {
                 handled(if outcome == Outcome::Applied {
