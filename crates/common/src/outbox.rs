@@ -39,6 +39,11 @@ pub const ENQUEUED_AT: &str = "Buytickets-Enqueued-At";
 /// The channel the relay listens on; [`enqueue`] notifies it.
 const CHANNEL: &str = "outbox";
 
+/// The most rows one pass sends before awaiting acknowledgements: the
+/// JetStream client's default limit of publishes awaiting an ack. Beyond it
+/// a send would wait for an ack that is only awaited after all sends.
+pub const MAX_BATCH: i64 = 5_000;
+
 /// Key of the advisory lock that elects the publishing replica.
 const RELAY_LOCK: i64 = 0x6f75_7462_6f78; // "outbox"
 
@@ -71,7 +76,7 @@ pub async fn enqueue<E: Event>(conn: &mut PgConnection, event: &E) -> anyhow::Re
 #[derive(Debug, Clone)]
 pub struct RelayOptions {
     /// Rows published per transaction; their acknowledgements are awaited
-    /// together.
+    /// together. At most [`MAX_BATCH`] are taken.
     pub batch_size: i64,
     /// How often to look for rows even without a notification.
     pub poll_interval: Duration,
@@ -127,6 +132,7 @@ struct Pending {
 impl Relay {
     /// A relay for the outbox in `pool`, publishing through `bus`.
     pub fn new(pool: PgPool, bus: Bus, mut options: RelayOptions) -> Self {
+        options.batch_size = options.batch_size.clamp(1, MAX_BATCH);
         if options.service.is_empty() {
             options.service = bus.client_name().to_string();
         }
