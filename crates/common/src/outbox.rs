@@ -10,6 +10,13 @@
 //! acknowledgement did not arrive stays pending even if JetStream stored it;
 //! publishing it again is harmless because its `Nats-Msg-Id` (the event id)
 //! makes JetStream drop the duplicate within [`crate::bus::DUPLICATE_WINDOW`].
+//! Within a pass each row after the first is sent on the condition that
+//! the stream's last message is the row before it (JetStream's
+//! `Nats-Expected-Last-Msg-Id`; the duplicate check comes first, so a
+//! republished row is still dropped as a duplicate): if the connection breaks
+//! mid-batch, rows still queued in the client that go out after the
+//! reconnection are refused instead of overtaking a row the broker lost, and
+//! the stream stays in enqueue order.
 //!
 //! Several replicas may run the relay on one database: a transaction-scoped
 //! advisory lock lets one of them publish at a time, which keeps the order.
@@ -32,6 +39,10 @@ use uuid::Uuid;
 use crate::bus::Bus;
 use crate::events::Event;
 use crate::trace::{self, TRACEPARENT};
+
+/// JetStream refuses a message with this header unless the stream's last
+/// message has this id.
+const EXPECTED_LAST_MSG_ID: &str = "Nats-Expected-Last-Msg-Id";
 
 /// The header carrying the time the event was enqueued (RFC 3339, UTC).
 pub const ENQUEUED_AT: &str = "Buytickets-Enqueued-At";
@@ -256,9 +267,13 @@ impl Relay {
         // after it overtakes it.
         let mut in_flight = Vec::with_capacity(rows.len());
         let mut failure = None;
+        let mut previous: Option<String> = None;
         for row in &rows {
-            match self.send(row).await {
-                Ok(ack) => in_flight.push((row, ack)),
+            match self.send(row, previous.as_deref()).await {
+                Ok(ack) => {
+                    in_flight.push((row, ack));
+                    previous = Some(row.id.to_string());
+                }
                 Err(e) => {
                     failure = Some(e);
                     break;
@@ -307,11 +322,18 @@ impl Relay {
         }
     }
 
-    /// Sends one row without waiting for its acknowledgement.
-    async fn send(&self, row: &Pending) -> anyhow::Result<PublishAckFuture> {
+    /// Sends one row without waiting for its acknowledgement. A row after
+    /// the first of a pass may only be stored right after its predecessor
+    /// (`Nats-Expected-Last-Msg-Id`), so a row cannot overtake one the broker
+    /// lost; the first row of a pass has no such condition, so a pass always
+    /// makes progress.
+    async fn send(&self, row: &Pending, after: Option<&str>) -> anyhow::Result<PublishAckFuture> {
         let payload = Bytes::from(serde_json::to_vec(&row.payload)?);
         let enqueued_at = row.created_at.to_rfc3339_opts(SecondsFormat::Micros, true);
         let mut headers = vec![(ENQUEUED_AT, enqueued_at.as_str())];
+        if let Some(previous) = after {
+            headers.push((EXPECTED_LAST_MSG_ID, previous));
+        }
         if let Some(traceparent) = &row.traceparent {
             headers.push((TRACEPARENT, traceparent.as_str()));
         }
