@@ -1,11 +1,14 @@
 //! The connection to NATS JetStream, and the naming of subjects, streams and
 //! consumers under a deployment prefix (empty in production; unique per test).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::config::NatsSettings;
@@ -17,14 +20,24 @@ pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// How long a publish waits for JetStream's acknowledgement.
 pub const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A JetStream connection for one deployment. Cheap to clone.
+/// How many event handlers of one service run at once by default, across
+/// all its listeners: each holds a database connection, and the pool must
+/// keep room for requests, the relay and the other replicas.
+pub const CONCURRENT_HANDLERS: usize = 4;
+
+/// A JetStream connection for one deployment. Cheap to clone; clones share
+/// the limit on concurrent handlers.
 #[derive(Clone)]
 pub struct Bus {
     client: async_nats::Client,
     js: jetstream::Context,
     prefix: String,
+    /// The name the connection was made under: the service's name.
+    client_name: String,
     /// Copies of each stream a JetStream cluster keeps.
     stream_replicas: usize,
+    /// Permits to run an event handler, shared by every listener on this bus.
+    handler_slots: Arc<Semaphore>,
 }
 
 impl Bus {
@@ -40,6 +53,7 @@ impl Bus {
             .with_context(|| format!("connecting to NATS at {}", settings.url))?;
         let mut bus = Self::with_client(client, &settings.prefix);
         bus.stream_replicas = settings.stream_replicas;
+        bus.client_name = client_name.to_string();
         Ok(bus)
     }
 
@@ -50,8 +64,28 @@ impl Bus {
             client,
             js,
             prefix: prefix.to_string(),
+            client_name: String::new(),
             stream_replicas: 1,
+            handler_slots: Arc::new(Semaphore::new(CONCURRENT_HANDLERS)),
         }
+    }
+
+    /// Lets at most `handlers` event handlers run at once across the
+    /// listeners of this bus and its clones (default [`CONCURRENT_HANDLERS`]).
+    pub fn with_concurrent_handlers(mut self, handlers: usize) -> Self {
+        self.handler_slots = Arc::new(Semaphore::new(handlers.max(1)));
+        self
+    }
+
+    /// The permits listeners take to run a handler.
+    pub(crate) fn handler_slots(&self) -> &Arc<Semaphore> {
+        &self.handler_slots
+    }
+
+    /// The name given to [`Bus::connect`] (services pass their own name);
+    /// empty for a bus made with [`Bus::with_client`].
+    pub fn client_name(&self) -> &str {
+        &self.client_name
     }
 
     pub fn client(&self) -> &async_nats::Client {
@@ -137,19 +171,33 @@ impl Bus {
         payload: Bytes,
         headers: &[(&str, &str)],
     ) -> anyhow::Result<()> {
+        let ack = self.send_publish(subject, id, payload, headers).await?;
+        ack.await
+            .with_context(|| format!("waiting for JetStream to store {subject}"))?;
+        Ok(())
+    }
+
+    /// Sends one message with `Nats-Msg-Id` = `id` and returns the future of
+    /// JetStream's acknowledgement without waiting for it, so that a caller
+    /// can have many publishes in flight. Messages sent one after another are
+    /// stored in that order. The acknowledgement's [`PUBLISH_ACK_TIMEOUT`]
+    /// starts when the future is first polled.
+    pub async fn send_publish(
+        &self,
+        subject: &str,
+        id: &str,
+        payload: Bytes,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<PublishAckFuture> {
         let mut message = jetstream::message::PublishMessage::build()
             .payload(payload)
             .message_id(id);
         for (name, value) in headers {
             message = message.header(*name, *value);
         }
-        let ack = self
-            .js
+        self.js
             .send_publish(self.subject(subject), message)
             .await
-            .with_context(|| format!("publishing {subject}"))?;
-        ack.await
-            .with_context(|| format!("waiting for JetStream to store {subject}"))?;
-        Ok(())
+            .with_context(|| format!("publishing {subject}"))
     }
 }

@@ -70,6 +70,14 @@ impl Stream {
 pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The subject, before any deployment prefix, e.g. `ticket.created`.
     const SUBJECT: &'static str;
+
+    /// The entity whose events must be applied in order, e.g. the ticket of
+    /// `ticket.updated`. A listener handles events of one key one at a time,
+    /// in delivery order, and events of different keys concurrently. `None`
+    /// (an event about no single entity) lets the event go to any lane.
+    fn ordering_key(&self) -> Option<Uuid> {
+        None
+    }
 }
 
 /// A ticket as the tickets service publishes it.
@@ -93,6 +101,10 @@ pub struct TicketCreated(pub TicketSnapshot);
 
 impl Event for TicketCreated {
     const SUBJECT: &'static str = "ticket.created";
+
+    fn ordering_key(&self) -> Option<Uuid> {
+        Some(self.0.id)
+    }
 }
 
 /// `ticket.updated`: a ticket changed (edited, reserved or released); the
@@ -103,6 +115,10 @@ pub struct TicketUpdated(pub TicketSnapshot);
 
 impl Event for TicketUpdated {
     const SUBJECT: &'static str = "ticket.updated";
+
+    fn ordering_key(&self) -> Option<Uuid> {
+        Some(self.0.id)
+    }
 }
 
 /// Order statuses are part of the HTTP contract too; events carry them.
@@ -130,6 +146,10 @@ pub struct OrderCreated {
 
 impl Event for OrderCreated {
     const SUBJECT: &'static str = "order.created";
+
+    fn ordering_key(&self) -> Option<Uuid> {
+        Some(self.id)
+    }
 }
 
 /// The ticket a cancelled order released.
@@ -148,6 +168,10 @@ pub struct OrderCancelled {
 
 impl Event for OrderCancelled {
     const SUBJECT: &'static str = "order.cancelled";
+
+    fn ordering_key(&self) -> Option<Uuid> {
+        Some(self.id)
+    }
 }
 
 /// `expiration.complete`: an order's reservation time is up.
@@ -159,6 +183,10 @@ pub struct ExpirationComplete {
 
 impl Event for ExpirationComplete {
     const SUBJECT: &'static str = "expiration.complete";
+
+    fn ordering_key(&self) -> Option<Uuid> {
+        Some(self.order_id)
+    }
 }
 
 /// `payment.created`: an order was paid.
@@ -172,6 +200,10 @@ pub struct PaymentCreated {
 
 impl Event for PaymentCreated {
     const SUBJECT: &'static str = "payment.created";
+
+    fn ordering_key(&self) -> Option<Uuid> {
+        Some(self.order_id)
+    }
 }
 
 #[cfg(test)]

@@ -38,10 +38,11 @@ pub fn finish(router: Router) -> Router {
                                 .and_then(|v| v.to_str().ok())
                                 .unwrap_or_default();
                             let route = crate::metrics::route_of(req);
-                            tracing::info_span!("request", method = %req.method(), route = %route, request_id = %id)
+                            tracing::info_span!("request", method = %req.method(), route = %route, request_id = %id, trace_id = tracing::field::Empty)
                         })
                         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
                 )
+                .layer(axum::middleware::from_fn(crate::trace::middleware))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::Internal(anyhow::anyhow!("a request handler panicked")).into_response()

@@ -39,6 +39,7 @@ pub mod money;
 pub mod session;
 pub mod startup;
 pub mod telemetry;
+pub mod trace;
 
 pub mod bus;
 pub mod inbox;

@@ -3,7 +3,8 @@
 //! service. The retry, acknowledgement and dead-letter rules live here once:
 //!
 //! - the handler returns an [`Outcome`]; `Applied` and `Duplicate` are acked,
-//!   `NotYet` (e.g. version v+1 before v) is nak'ed with a delay;
+//!   `NotYet` (e.g. version v+1 before v) is nak'ed with a delay, `Reject`
+//!   (permanently unprocessable) is dead-lettered at once;
 //! - a handler error is nak'ed with an exponential backoff, and after
 //!   `max_deliver` attempts the message goes to the dead-letter subject
 //!   `deadletter.<service>.<subject>` with the reason, and is terminated;
@@ -11,22 +12,54 @@
 //!   dead-letter subject and terminated, never retried;
 //! - the ack is sent only after the handler returned, i.e. after its database
 //!   transaction committed.
+//!
+//! A replica handles several messages of its consumer at once, in
+//! [`ListenerOptions::concurrency`] lanes: a message goes to the lane of its
+//! [`Event::ordering_key`] (the ticket, the order), and a lane handles its
+//! messages one at a time in delivery order, so the events of one entity are
+//! applied in order while those of different entities overlap. How many
+//! handlers run at once across all listeners of a service is bounded by its
+//! [`Bus`] ([`crate::bus::CONCURRENT_HANDLERS`] by default), so that
+//! listeners never take the database connections requests need.
+//!
+//! The consumer's ack wait is short ([`ListenerOptions::ack_wait`]) so that
+//! the messages a dead replica held go to another replica within seconds;
+//! while a message is held (queued in a lane or being handled) the runtime
+//! tells the server it is still working on it ("in progress" acks), so a
+//! slow handler is not redelivered behind its back.
+//!
+//! Each delivery is handled inside a span `event` with the service, subject,
+//! event id, attempt and trace id, and with the message's trace context
+//! current (see [`crate::trace`]), so events the handler enqueues continue
+//! the trace. Metrics (label `service` and `subject`): `events_handled_total`
+//! by `outcome`, `events_redelivered_total`, `events_dead_lettered_total`,
+//! `consumer_pending_messages` and `event_lag_seconds` (enqueue to handled).
 
+use std::collections::HashMap;
+use std::hash::{Hash as _, Hasher as _};
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use async_nats::Subject;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::{AckKind, Message};
+use chrono::{DateTime, Utc};
 use futures::{FutureExt as _, StreamExt as _};
+use tokio::sync::{Mutex, Semaphore, mpsc};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::bus::Bus;
 use crate::events::{Event, Stream};
+use crate::outbox::ENQUEUED_AT;
+use crate::trace::{self, TRACEPARENT, TraceContext};
 
 /// What a handler made of an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The effect was applied and committed: ack.
     Applied,
@@ -35,6 +68,9 @@ pub enum Outcome {
     /// It cannot be applied yet (its predecessor has not arrived): nak with
     /// a delay so it comes back later.
     NotYet,
+    /// It can never be applied (the reason says why): dead-lettered at once
+    /// with the reason, without retries.
+    Reject(String),
 }
 
 impl Outcome {
@@ -66,14 +102,16 @@ pub trait Listener: Send + Sync + 'static {
     type Event: Event;
 
     /// Applies the event. Commit any database transaction before returning
-    /// `Applied`; return an error to have the event redelivered.
+    /// `Applied`; return an error to have the event redelivered. Called for
+    /// events of different ordering keys concurrently, and for events of
+    /// one key one at a time.
     fn handle(
         &self,
         delivery: Delivery<Self::Event>,
     ) -> impl Future<Output = anyhow::Result<Outcome>> + Send;
 }
 
-/// Retry policy of a listener.
+/// Retry, concurrency and recovery policy of a listener.
 #[derive(Debug, Clone)]
 pub struct ListenerOptions {
     /// Deliveries after which a failing message is dead-lettered.
@@ -86,8 +124,14 @@ pub struct ListenerOptions {
     /// Backoff after the first failure; doubles per delivery up to `max_backoff`.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
-    /// How long the server waits for an ack before redelivering.
+    /// How long the server waits for an ack (or an "in progress" signal)
+    /// before redelivering: the longest a dead replica holds its messages.
+    /// Held messages are signalled in progress every third of it.
     pub ack_wait: Duration,
+    /// Lanes per replica: how many messages of different ordering keys may
+    /// be in hand at once. The handlers that actually run at once are further
+    /// limited per service by the bus (see [`Bus::with_concurrent_handlers`]).
+    pub concurrency: usize,
 }
 
 impl Default for ListenerOptions {
@@ -98,7 +142,8 @@ impl Default for ListenerOptions {
             not_yet_delay: Duration::from_millis(250),
             min_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),
-            ack_wait: Duration::from_secs(30),
+            ack_wait: Duration::from_secs(4),
+            concurrency: 16,
         }
     }
 }
@@ -110,7 +155,24 @@ impl ListenerOptions {
             .saturating_mul(2u32.saturating_pow(exp))
             .min(self.max_backoff)
     }
+
+    fn lanes(&self) -> usize {
+        self.concurrency.max(1)
+    }
+
+    /// Messages a replica holds at most (pulled, queued or being handled).
+    fn max_in_hand(&self) -> usize {
+        self.lanes() * 16
+    }
+
+    fn progress_interval(&self) -> Duration {
+        (self.ack_wait / 3).max(Duration::from_millis(100))
+    }
 }
+
+/// The most messages the server lets one consumer have unacknowledged,
+/// across all replicas.
+const MAX_ACK_PENDING: i64 = 10_000;
 
 /// The durable consumer name of `service` for `subject`, e.g.
 /// `orders-ticket-updated`.
@@ -132,8 +194,11 @@ pub fn spawn<L: Listener>(
 }
 
 /// Consumes `L::Event` as `service` until `shutdown`. Retries the set-up
-/// while NATS is unreachable; the message in hand when shutdown comes is
-/// finished (handled and acknowledged) before returning.
+/// while NATS is unreachable. When shutdown comes, the messages being
+/// handled are finished (handled and acknowledged) and those still queued
+/// are handed back to the server for another replica, before returning.
+/// Everything runs inside the returned future, without spawned tasks: if
+/// it is dropped, nothing of this replica goes on handling.
 pub async fn run<L: Listener>(
     bus: Bus,
     service: String,
@@ -159,6 +224,31 @@ pub async fn run<L: Listener>(
     tracing::info!(%service, subject, "listener stopped");
 }
 
+/// A message in this replica's hands, with what was decoded from it.
+struct Held<E> {
+    message: Message,
+    decoded: Result<(Uuid, E), String>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// The reply subjects of the messages this replica holds, by consumer
+/// sequence (one per delivery), for the "in progress" signals. An async
+/// lock: the signals are sent while holding it, and a message leaves the
+/// map before it is acknowledged, so no "in progress" can follow its ack or
+/// nak on the wire (one after a delayed nak would push the redelivery back
+/// by a whole ack wait).
+type InHand = Arc<Mutex<HashMap<u64, Subject>>>;
+
+/// What every lane of one consumer shares.
+struct Consuming<'a, L> {
+    bus: &'a Bus,
+    service: &'a str,
+    listener: &'a L,
+    options: &'a ListenerOptions,
+    shutdown: &'a CancellationToken,
+    in_hand: InHand,
+}
+
 async fn consume<L: Listener>(
     bus: &Bus,
     service: &str,
@@ -175,104 +265,310 @@ async fn consume<L: Listener>(
         .await
         .context("looking up the stream")?;
     let durable = bus.name(&consumer_name(service, subject));
-    let consumer = stream
-        .get_or_create_consumer(
-            &durable,
-            pull::Config {
-                durable_name: Some(durable.clone()),
-                filter_subject: bus.subject(subject),
-                ack_policy: AckPolicy::Explicit,
-                deliver_policy: DeliverPolicy::All,
-                ack_wait: options.ack_wait,
-                // Redelivery limits are enforced here, where the reason is known.
-                max_deliver: -1,
-                max_ack_pending: 1000,
-                ..Default::default()
-            },
-        )
+    let config = pull::Config {
+        durable_name: Some(durable.clone()),
+        filter_subject: bus.subject(subject),
+        ack_policy: AckPolicy::Explicit,
+        deliver_policy: DeliverPolicy::All,
+        ack_wait: options.ack_wait,
+        // Redelivery limits are enforced here, where the reason is known.
+        max_deliver: -1,
+        max_ack_pending: MAX_ACK_PENDING,
+        ..Default::default()
+    };
+    // Creating a durable consumer that exists updates its configuration
+    // (the server applies the changes it allows, such as the ack wait), so
+    // consumers made with older settings converge to these.
+    let consumer = match stream.create_consumer(config).await {
+        Ok(consumer) => consumer,
+        Err(e) => {
+            tracing::warn!(%service, subject, consumer = %durable, error = %e, "cannot update the consumer's configuration; using it as it is");
+            stream
+                .get_consumer::<pull::Config>(&durable)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating the durable consumer: {e}"))?
+        }
+    };
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(options.lanes() * 4)
+        .messages()
         .await
-        .context("creating the durable consumer")?;
-    let mut messages = consumer.messages().await.context("starting to pull")?;
-    tracing::info!(%service, subject, consumer = %durable, "listening");
-    loop {
-        let next = tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            next = messages.next() => next,
-        };
-        match next {
-            None => anyhow::bail!("the message stream ended"),
-            Some(Err(e)) => {
-                tracing::debug!(%service, subject, error = %e, "pull interrupted");
+        .context("starting to pull")?;
+    tracing::info!(%service, subject, consumer = %durable, lanes = options.lanes(), "listening");
+
+    let consuming = Consuming {
+        bus,
+        service,
+        listener,
+        options,
+        shutdown,
+        in_hand: Arc::new(Mutex::new(HashMap::new())),
+    };
+    let slots = Arc::new(Semaphore::new(options.max_in_hand()));
+    let (lanes, receivers): (Vec<_>, Vec<_>) = (0..options.lanes())
+        .map(|_| mpsc::unbounded_channel::<Held<L::Event>>())
+        .unzip();
+
+    let consuming = &consuming;
+    let dispatch = async move {
+        // `lanes` (the senders) is dropped when dispatching ends, which
+        // lets every lane finish what it was given and stop.
+        let lanes = lanes;
+        loop {
+            let slot = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                slot = slots.clone().acquire_owned() => slot.context("the in-hand limit closed")?,
+            };
+            let next = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                next = messages.next() => next,
+            };
+            let message = match next {
+                None => anyhow::bail!("the message stream ended"),
+                Some(Err(e)) => {
+                    tracing::debug!(%service, subject, error = %e, "pull interrupted");
+                    continue;
+                }
+                Some(Ok(message)) => message,
+            };
+            let held = consuming.take(message, slot).await;
+            let lane = lane_of(&held, lanes.len());
+            if lanes[lane].send(held).is_err() {
+                anyhow::bail!("a lane stopped");
             }
-            Some(Ok(message)) => process(bus, service, listener, options, message).await,
+        }
+    };
+    let work = futures::future::join_all(receivers.into_iter().map(|mut queue| async move {
+        while let Some(held) = queue.recv().await {
+            consuming.process(held).await;
+        }
+    }));
+    let handling = async { tokio::join!(dispatch, work).0 };
+    tokio::select! {
+        result = handling => result,
+        never = consuming.signal_progress() => match never {},
+    }
+}
+
+impl<L: Listener> Consuming<'_, L> {
+    /// Decodes a message, records it as held and counts its delivery.
+    async fn take(
+        &self,
+        message: Message,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> Held<L::Event> {
+        let subject = self.bus.unprefixed(message.subject.as_str()).to_string();
+        if let Ok(info) = message.info() {
+            metrics::gauge!("consumer_pending_messages", "service" => self.service.to_string(), "subject" => subject.clone())
+                .set(info.pending as f64);
+            if info.delivered > 1 {
+                metrics::counter!("events_redelivered_total", "service" => self.service.to_string(), "subject" => subject)
+                    .increment(1);
+            }
+            if let Some(reply) = &message.reply {
+                self.in_hand
+                    .lock()
+                    .await
+                    .insert(info.consumer_sequence, reply.clone());
+            }
+        }
+        let decoded = decode::<L::Event>(&message);
+        Held {
+            message,
+            decoded,
+            _slot: slot,
+        }
+    }
+
+    /// Stops the "in progress" signals of a message: call it before
+    /// acknowledging, nak'ing or terminating the message.
+    async fn release(&self, message: &Message) {
+        if let Ok(info) = message.info() {
+            self.in_hand.lock().await.remove(&info.consumer_sequence);
+        }
+    }
+
+    /// Tells the server, every third of the ack wait, that every held
+    /// message is still being worked on. Never returns.
+    async fn signal_progress(&self) -> std::convert::Infallible {
+        let every = self.options.progress_interval();
+        let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let in_hand = self.in_hand.lock().await;
+            for reply in in_hand.values() {
+                if let Err(e) = self
+                    .bus
+                    .client()
+                    .publish(reply.clone(), "+WPI".into())
+                    .await
+                {
+                    tracing::debug!(service = self.service, error = %e, "could not signal progress");
+                }
+            }
+        }
+    }
+
+    /// Handles one held message in its own span and trace context, then
+    /// acknowledges, naks or dead-letters it.
+    async fn process(&self, held: Held<L::Event>) {
+        let Held {
+            message, decoded, ..
+        } = held;
+        let subject = self.bus.unprefixed(message.subject.as_str()).to_string();
+        if self.shutdown.is_cancelled() {
+            // Not started: hand it back at once for another replica.
+            self.release(&message).await;
+            if let Err(e) = message.ack_with(AckKind::Nak(None)).await {
+                tracing::debug!(service = self.service, %subject, error = %e, "could not hand a message back");
+            }
+            return;
+        }
+        let attempt = message
+            .info()
+            .map(|i| i.delivered.max(1) as u64)
+            .unwrap_or(1);
+        let context = header(&message, TRACEPARENT)
+            .and_then(TraceContext::parse)
+            .map(|c| c.child())
+            .unwrap_or_else(TraceContext::new_root);
+        let event_id = header(&message, "Nats-Msg-Id").unwrap_or_default();
+        let span = tracing::info_span!(
+            "event",
+            service = self.service,
+            %subject,
+            event_id,
+            attempt,
+            trace_id = %context.trace_id()
+        );
+        let handling = self.decide(&message, &subject, decoded, attempt);
+        trace::scope(context, handling.instrument(span)).await;
+    }
+
+    async fn decide(
+        &self,
+        message: &Message,
+        subject: &str,
+        decoded: Result<(Uuid, L::Event), String>,
+        attempt: u64,
+    ) {
+        let (service, options) = (self.service, self.options);
+        let handled = |outcome: &'static str| {
+            metrics::counter!("events_handled_total", "service" => service.to_string(), "subject" => subject.to_string(), "outcome" => outcome)
+                .increment(1);
+        };
+        let delivery = match decoded {
+            Ok((id, event)) => Delivery { id, event, attempt },
+            Err(reason) => {
+                self.release(message).await;
+                handled("undecodable");
+                tracing::error!(%reason, "undecodable message; terminating it");
+                dead_letter(
+                    self.bus,
+                    service,
+                    subject,
+                    message,
+                    &format!("undecodable: {reason}"),
+                )
+                .await;
+                return;
+            }
+        };
+        let outcome = match self.bus.handler_slots().acquire().await {
+            Ok(_running) => AssertUnwindSafe(self.listener.handle(delivery))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the handler panicked"))),
+            Err(_) => Err(anyhow::anyhow!("the handler limit closed")),
+        };
+        self.release(message).await;
+        let result = match outcome {
+            Ok(outcome @ (Outcome::Applied | Outcome::Duplicate)) => {
+                handled(if outcome == Outcome::Applied {
+                    "applied"
+                } else {
+                    "duplicate"
+                });
+                if let Some(lag) = lag(message) {
+                    metrics::histogram!("event_lag_seconds", "service" => service.to_string(), "subject" => subject.to_string())
+                        .record(lag.as_secs_f64());
+                }
+                message.ack().await
+            }
+            Ok(Outcome::Reject(reason)) => {
+                handled("rejected");
+                let reason = format!("rejected: {reason}");
+                tracing::error!(%reason, "dead-lettering");
+                dead_letter(self.bus, service, subject, message, &reason).await;
+                return;
+            }
+            Ok(Outcome::NotYet) if attempt >= options.max_not_yet => {
+                handled("not_yet");
+                let reason = format!(
+                    "not applicable after {attempt} deliveries (its predecessor never arrived)"
+                );
+                tracing::error!(%reason, "dead-lettering");
+                dead_letter(self.bus, service, subject, message, &reason).await;
+                return;
+            }
+            Ok(Outcome::NotYet) => {
+                handled("not_yet");
+                tracing::debug!("not applicable yet; retrying later");
+                message
+                    .ack_with(AckKind::Nak(Some(options.not_yet_delay)))
+                    .await
+            }
+            Err(e) if attempt >= options.max_deliver => {
+                handled("error");
+                let reason = format!("failed {attempt} times: {e:#}");
+                tracing::error!(%reason, "dead-lettering");
+                dead_letter(self.bus, service, subject, message, &reason).await;
+                return;
+            }
+            Err(e) => {
+                handled("error");
+                let delay = options.backoff(attempt);
+                tracing::warn!(retry_in = ?delay, error = format!("{e:#}"), "handler failed; will retry");
+                message.ack_with(AckKind::Nak(Some(delay))).await
+            }
+        };
+        if let Err(e) = result {
+            // The server redelivers after ack_wait; the handler is idempotent.
+            tracing::warn!(error = %e, "could not acknowledge");
         }
     }
 }
 
-async fn process<L: Listener>(
-    bus: &Bus,
-    service: &str,
-    listener: &L,
-    options: &ListenerOptions,
-    message: Message,
-) {
-    let subject = bus.unprefixed(message.subject.as_str()).to_string();
-    let attempt = message
-        .info()
-        .map(|i| i.delivered.max(1) as u64)
-        .unwrap_or(1);
-    let delivery = match decode::<L::Event>(&message) {
-        Ok((id, event)) => Delivery { id, event, attempt },
-        Err(reason) => {
-            tracing::error!(%service, %subject, %reason, "undecodable message; terminating it");
-            dead_letter(
-                bus,
-                service,
-                &subject,
-                &message,
-                &format!("undecodable: {reason}"),
-            )
-            .await;
-            return;
-        }
-    };
-    let event_id = delivery.id;
-    let outcome = AssertUnwindSafe(listener.handle(delivery))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|_| Err(anyhow::anyhow!("the handler panicked")));
-    let result = match outcome {
-        Ok(Outcome::Applied | Outcome::Duplicate) => message.ack().await,
-        Ok(Outcome::NotYet) if attempt >= options.max_not_yet => {
-            let reason = format!(
-                "not applicable after {attempt} deliveries (its predecessor never arrived)"
-            );
-            tracing::error!(%service, %subject, %event_id, %reason, "dead-lettering");
-            dead_letter(bus, service, &subject, &message, &reason).await;
-            return;
-        }
-        Ok(Outcome::NotYet) => {
-            tracing::debug!(%service, %subject, %event_id, attempt, "not applicable yet; retrying later");
-            message
-                .ack_with(AckKind::Nak(Some(options.not_yet_delay)))
-                .await
-        }
-        Err(e) if attempt >= options.max_deliver => {
-            let reason = format!("failed {attempt} times: {e:#}");
-            tracing::error!(%service, %subject, %event_id, %reason, "dead-lettering");
-            dead_letter(bus, service, &subject, &message, &reason).await;
-            return;
-        }
-        Err(e) => {
-            let delay = options.backoff(attempt);
-            tracing::warn!(%service, %subject, %event_id, attempt, retry_in = ?delay, error = format!("{e:#}"), "handler failed; will retry");
-            message.ack_with(AckKind::Nak(Some(delay))).await
-        }
-    };
-    if let Err(e) = result {
-        // The server redelivers after ack_wait; the handler is idempotent.
-        tracing::warn!(%service, %subject, %event_id, error = %e, "could not acknowledge");
+/// The lane of a message: by its event's ordering key, else by its id; an
+/// undecodable message by its stream sequence.
+fn lane_of<E: Event>(held: &Held<E>, lanes: usize) -> usize {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    match &held.decoded {
+        Ok((id, event)) => event.ordering_key().unwrap_or(*id).hash(&mut hasher),
+        Err(_) => held
+            .message
+            .info()
+            .map(|i| i.stream_sequence)
+            .unwrap_or_default()
+            .hash(&mut hasher),
     }
+    (hasher.finish() % lanes as u64) as usize
+}
+
+fn header<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
+    message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str())
+}
+
+/// Time since the event was enqueued, from its `Buytickets-Enqueued-At`.
+fn lag(message: &Message) -> Option<Duration> {
+    let enqueued = DateTime::parse_from_rfc3339(header(message, ENQUEUED_AT)?).ok()?;
+    (Utc::now() - enqueued.with_timezone(&Utc)).to_std().ok()
 }
 
 fn decode<E: Event>(message: &Message) -> Result<(Uuid, E), String> {
@@ -316,7 +612,11 @@ async fn dead_letter(bus: &Bus, service: &str, subject: &str, message: &Message,
         )
         .await;
     let ack = match published {
-        Ok(()) => message.ack_with(AckKind::Term).await,
+        Ok(()) => {
+            metrics::counter!("events_dead_lettered_total", "service" => service.to_string(), "subject" => subject.to_string())
+                .increment(1);
+            message.ack_with(AckKind::Term).await
+        }
         Err(e) => {
             tracing::error!(%service, %subject, error = format!("{e:#}"), "dead-letter publish failed; will retry");
             message

@@ -1,17 +1,36 @@
 //! The transactional outbox. A service never publishes from a request
 //! handler: it calls [`enqueue`] inside the transaction that changes its
 //! data, and the [`Relay`] publishes committed rows to JetStream in the order
-//! they were enqueued, waits for each acknowledgement, then marks the row
-//! published. If NATS is down, requests still succeed and the events go out
-//! when it is back.
+//! they were enqueued, then marks the published rows. If NATS is down,
+//! requests still succeed and the events go out when it is back.
+//!
+//! A pass of the relay sends a whole batch before waiting for JetStream's
+//! acknowledgements (pipelined, in enqueue order on one connection), then
+//! marks exactly the rows whose acknowledgement arrived. A row whose
+//! acknowledgement did not arrive stays pending even if JetStream stored it;
+//! publishing it again is harmless because its `Nats-Msg-Id` (the event id)
+//! makes JetStream drop the duplicate within [`crate::bus::DUPLICATE_WINDOW`].
+//! Within a pass each row after the first is sent on the condition that
+//! the stream's last message is the row before it (JetStream's
+//! `Nats-Expected-Last-Msg-Id`; the duplicate check comes first, so a
+//! republished row is still dropped as a duplicate): if the connection breaks
+//! mid-batch, rows still queued in the client that go out after the
+//! reconnection are refused instead of overtaking a row the broker lost, and
+//! the stream stays in enqueue order.
 //!
 //! Several replicas may run the relay on one database: a transaction-scoped
 //! advisory lock lets one of them publish at a time, which keeps the order.
+//!
+//! Each message carries the row's trace context (`traceparent`, see
+//! [`crate::trace`]) and its enqueue time (`Buytickets-Enqueued-At`), from
+//! which listeners measure the event's lag.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
+use async_nats::jetstream::context::PublishAckFuture;
 use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
@@ -19,23 +38,40 @@ use uuid::Uuid;
 
 use crate::bus::Bus;
 use crate::events::Event;
+use crate::trace::{self, TRACEPARENT};
+
+/// JetStream refuses a message with this header unless the stream's last
+/// message has this id.
+const EXPECTED_LAST_MSG_ID: &str = "Nats-Expected-Last-Msg-Id";
+
+/// The header carrying the time the event was enqueued (RFC 3339, UTC).
+pub const ENQUEUED_AT: &str = "Buytickets-Enqueued-At";
 
 /// The channel the relay listens on; [`enqueue`] notifies it.
 const CHANNEL: &str = "outbox";
+
+/// The most rows one pass sends before awaiting acknowledgements: the
+/// JetStream client's default limit of publishes awaiting an ack. Beyond it
+/// a send would wait for an ack that is only awaited after all sends.
+pub const MAX_BATCH: i64 = 5_000;
 
 /// Key of the advisory lock that elects the publishing replica.
 const RELAY_LOCK: i64 = 0x6f75_7462_6f78; // "outbox"
 
 /// Writes `event` to the outbox within the caller's transaction and returns
 /// its id. The event is published only if (and once) the transaction commits.
+/// It carries the [`trace::current`] trace context, if any, as its
+/// `traceparent`.
 pub async fn enqueue<E: Event>(conn: &mut PgConnection, event: &E) -> anyhow::Result<Uuid> {
     let id = Uuid::now_v7();
     let payload = serde_json::to_value(event).context("serialising an event")?;
+    let traceparent = trace::current().map(|c| c.child().header());
     sqlx::query!(
-        "INSERT INTO outbox (id, subject, payload) VALUES ($1, $2, $3)",
+        "INSERT INTO outbox (id, subject, payload, traceparent) VALUES ($1, $2, $3, $4)",
         id,
         E::SUBJECT,
-        payload
+        payload,
+        traceparent
     )
     .execute(&mut *conn)
     .await
@@ -50,7 +86,8 @@ pub async fn enqueue<E: Event>(conn: &mut PgConnection, event: &E) -> anyhow::Re
 /// Tuning of the relay.
 #[derive(Debug, Clone)]
 pub struct RelayOptions {
-    /// Rows published per transaction.
+    /// Rows published per transaction; their acknowledgements are awaited
+    /// together. At most [`MAX_BATCH`] are taken.
     pub batch_size: i64,
     /// How often to look for rows even without a notification.
     pub poll_interval: Duration,
@@ -59,16 +96,21 @@ pub struct RelayOptions {
     pub max_backoff: Duration,
     /// Published rows older than this are deleted.
     pub retention: Duration,
+    /// The publishing service, the `service` label of the relay's metrics.
+    /// Empty means the bus's [`Bus::client_name`], which services set to
+    /// their own name.
+    pub service: String,
 }
 
 impl Default for RelayOptions {
     fn default() -> Self {
         Self {
-            batch_size: 100,
+            batch_size: 500,
             poll_interval: Duration::from_secs(1),
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             retention: Duration::from_secs(24 * 60 * 60),
+            service: String::new(),
         }
     }
 }
@@ -94,11 +136,24 @@ struct Pending {
     id: Uuid,
     subject: String,
     payload: serde_json::Value,
+    traceparent: Option<String>,
+    created_at: DateTime<Utc>,
 }
 
 impl Relay {
-    pub fn new(pool: PgPool, bus: Bus, options: RelayOptions) -> Self {
+    /// A relay for the outbox in `pool`, publishing through `bus`.
+    pub fn new(pool: PgPool, bus: Bus, mut options: RelayOptions) -> Self {
+        options.batch_size = options.batch_size.clamp(1, MAX_BATCH);
+        if options.service.is_empty() {
+            options.service = bus.client_name().to_string();
+        }
         Self { pool, bus, options }
+    }
+
+    /// Names the publishing service in the relay's metrics.
+    pub fn service(mut self, service: &str) -> Self {
+        self.options.service = service.to_string();
+        self
     }
 
     /// Runs until `shutdown`: publishes whatever is pending, then waits for a
@@ -179,8 +234,10 @@ impl Relay {
     }
 
     /// Publishes up to one batch of pending rows, in order, if this replica
-    /// gets the relay lock. Rows published before a failure are marked
-    /// published; the failing row and those after it stay pending.
+    /// gets the relay lock: sends them all, then awaits the acknowledgements
+    /// together. Rows whose acknowledgement arrived are marked published
+    /// (and counted in `events_published_total`); the others stay pending and
+    /// the first failure is returned after the marking is committed.
     pub async fn pass(&self) -> anyhow::Result<Pass> {
         let mut tx = self
             .pool
@@ -198,22 +255,54 @@ impl Relay {
         }
         let rows = sqlx::query_as!(
             Pending,
-            "SELECT id, subject, payload FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+            "SELECT id, subject, payload, traceparent, created_at FROM outbox \
+             WHERE published_at IS NULL ORDER BY seq LIMIT $1",
             self.options.batch_size
         )
         .fetch_all(&mut *tx)
         .await
         .context("reading pending events")?;
 
-        let mut published = Vec::with_capacity(rows.len());
+        // Sending stops at the first row that cannot be sent, so nothing
+        // after it overtakes it.
+        let mut in_flight = Vec::with_capacity(rows.len());
         let mut failure = None;
-        for row in rows {
-            let payload = Bytes::from(serde_json::to_vec(&row.payload)?);
-            match self.bus.publish(&row.subject, row.id, payload, &[]).await {
-                Ok(()) => published.push(row.id),
+        let mut previous: Option<String> = None;
+        for row in &rows {
+            match self.send(row, previous.as_deref()).await {
+                Ok(ack) => {
+                    in_flight.push((row, ack));
+                    previous = Some(row.id.to_string());
+                }
                 Err(e) => {
                     failure = Some(e);
                     break;
+                }
+            }
+        }
+        // Each acknowledgement's timeout starts when it is awaited: awaiting
+        // them together bounds a pass by one timeout, not one per row.
+        let acks = futures::future::join_all(in_flight.into_iter().map(|(row, ack)| async move {
+            let acked = ack
+                .await
+                .with_context(|| format!("waiting for JetStream to store {}", row.subject));
+            (row, acked)
+        }))
+        .await;
+        let mut published = Vec::with_capacity(acks.len());
+        for (row, acked) in acks {
+            match acked {
+                Ok(_) => {
+                    published.push(row.id);
+                    metrics::counter!(
+                        "events_published_total",
+                        "service" => self.options.service.clone(),
+                        "subject" => row.subject.clone()
+                    )
+                    .increment(1);
+                }
+                Err(e) => {
+                    failure.get_or_insert(e);
                 }
             }
         }
@@ -231,6 +320,26 @@ impl Relay {
             Some(e) => Err(e),
             None => Ok(Pass::Published(published.len())),
         }
+    }
+
+    /// Sends one row without waiting for its acknowledgement. A row after
+    /// the first of a pass may only be stored right after its predecessor
+    /// (`Nats-Expected-Last-Msg-Id`), so a row cannot overtake one the broker
+    /// lost; the first row of a pass has no such condition, so a pass always
+    /// makes progress.
+    async fn send(&self, row: &Pending, after: Option<&str>) -> anyhow::Result<PublishAckFuture> {
+        let payload = Bytes::from(serde_json::to_vec(&row.payload)?);
+        let enqueued_at = row.created_at.to_rfc3339_opts(SecondsFormat::Micros, true);
+        let mut headers = vec![(ENQUEUED_AT, enqueued_at.as_str())];
+        if let Some(previous) = after {
+            headers.push((EXPECTED_LAST_MSG_ID, previous));
+        }
+        if let Some(traceparent) = &row.traceparent {
+            headers.push((TRACEPARENT, traceparent.as_str()));
+        }
+        self.bus
+            .send_publish(&row.subject, &row.id.to_string(), payload, &headers)
+            .await
     }
 
     async fn delete_published(&self) -> anyhow::Result<()> {

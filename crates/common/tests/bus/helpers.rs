@@ -63,6 +63,7 @@ pub(crate) fn fast_options() -> ListenerOptions {
         min_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_millis(200),
         ack_wait: Duration::from_secs(5),
+        ..ListenerOptions::default()
     }
 }
 

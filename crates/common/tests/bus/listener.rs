@@ -147,6 +147,17 @@ async fn publish<E: Event>(h: &Harness, event: &E) -> Uuid {
     id
 }
 
+/// Publishes an expiration of a new order and returns the event id.
+async fn publish_expiration(h: &Harness) -> Uuid {
+    publish(
+        h,
+        &ExpirationComplete {
+            order_id: Uuid::now_v7(),
+        },
+    )
+    .await
+}
+
 async fn publish_raw(h: &Harness, subject: &str, id: Uuid, payload: Bytes) {
     h.bus
         .publish(subject, id, payload, &[])
@@ -168,9 +179,19 @@ impl Running {
     }
 
     fn start<L: Listener>(&self, h: &Harness, listener: L, options: ListenerOptions) {
+        self.start_as(h, "tests", listener, options);
+    }
+
+    fn start_as<L: Listener>(
+        &self,
+        h: &Harness,
+        service: &str,
+        listener: L,
+        options: ListenerOptions,
+    ) {
         self.tasks.spawn(listener::run(
             h.bus.clone(),
-            "tests".to_string(),
+            service.to_string(),
             listener,
             options,
             self.shutdown.clone(),
@@ -209,13 +230,7 @@ async fn a_failing_handler_is_redelivered_and_its_effect_applied_exactly_once() 
     let running = Running::new();
     running.start(&h, handler, fast_options());
 
-    publish(
-        &h,
-        &ExpirationComplete {
-            order_id: Uuid::now_v7(),
-        },
-    )
-    .await;
+    publish_expiration(&h).await;
 
     let done = eventually(Duration::from_secs(15), || async {
         attempts.load(Ordering::SeqCst) >= 3
@@ -244,13 +259,7 @@ async fn a_redelivered_event_whose_effect_committed_is_applied_once() {
     let running = Running::new();
     running.start(&h, handler, fast_options());
 
-    publish(
-        &h,
-        &ExpirationComplete {
-            order_id: Uuid::now_v7(),
-        },
-    )
-    .await;
+    publish_expiration(&h).await;
 
     let redelivered = eventually(Duration::from_secs(15), || async {
         attempts.load(Ordering::SeqCst) >= 2
@@ -282,13 +291,7 @@ async fn two_replicas_on_one_consumer_never_both_process_an_event() {
     running.start(&h, b, fast_options());
 
     for _ in 0..200 {
-        publish(
-            &h,
-            &ExpirationComplete {
-                order_id: Uuid::now_v7(),
-            },
-        )
-        .await;
+        publish_expiration(&h).await;
     }
 
     let all = eventually(Duration::from_secs(30), || async {
@@ -370,13 +373,7 @@ async fn an_undecodable_message_is_terminated_and_dead_lettered_without_blocking
         Bytes::from_static(b"{not json"),
     )
     .await;
-    publish(
-        &h,
-        &ExpirationComplete {
-            order_id: Uuid::now_v7(),
-        },
-    )
-    .await;
+    publish_expiration(&h).await;
 
     let dead = eventually(Duration::from_secs(10), || async {
         h.messages(Stream::DeadLetter).await.len() == 1
@@ -422,13 +419,7 @@ async fn a_message_that_keeps_failing_goes_to_the_dead_letter_subject_with_the_r
     let running = Running::new();
     running.start(&h, handler, fast_options());
 
-    publish(
-        &h,
-        &ExpirationComplete {
-            order_id: Uuid::now_v7(),
-        },
-    )
-    .await;
+    publish_expiration(&h).await;
 
     let dead = eventually(Duration::from_secs(15), || async {
         h.messages(Stream::DeadLetter).await.len() == 1
@@ -449,4 +440,463 @@ async fn a_message_that_keeps_failing_goes_to_the_dead_letter_subject_with_the_r
         "{reason}"
     );
     assert_eq!(h.count("SELECT count(*) FROM effects").await, 0);
+}
+
+/// Records, per ticket, the versions in the order they were handled, and
+/// how many deliveries were being handled at once at most. It does not
+/// check versions itself: any reordering by the runtime shows.
+#[derive(Clone, Default)]
+struct OrderRecorder {
+    seen: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, Vec<i64>>>>,
+    in_flight: Arc<AtomicU64>,
+    most_in_flight: Arc<AtomicU64>,
+}
+
+impl Listener for OrderRecorder {
+    type Event = TicketUpdated;
+    async fn handle(&self, d: Delivery<TicketUpdated>) -> anyhow::Result<Outcome> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        // Uneven work, so that a later version would overtake an earlier one
+        // if two versions of one ticket were ever handled at the same time.
+        let jitter = (d.id.as_u128() % 7) as u64;
+        tokio::time::sleep(Duration::from_millis(1 + jitter)).await;
+        self.seen
+            .lock()
+            .expect("not poisoned")
+            .entry(d.event.0.id)
+            .or_default()
+            .push(d.event.0.version);
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        Ok(Outcome::Applied)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_of_many_tickets_are_handled_concurrently_yet_in_order_per_ticket() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    const TICKETS: usize = 40;
+    const VERSIONS: i64 = 6;
+    let tickets: Vec<Uuid> = (0..TICKETS).map(|_| Uuid::now_v7()).collect();
+    for version in 0..VERSIONS {
+        for id in &tickets {
+            publish(&h, &TicketUpdated(snapshot(*id, version, 100))).await;
+        }
+    }
+    let recorder = OrderRecorder::default();
+    let running = Running::new();
+
+    running.start(&h, recorder.clone(), fast_options());
+
+    let total = TICKETS * VERSIONS as usize;
+    let all = eventually(Duration::from_secs(30), || async {
+        recorder
+            .seen
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .map(Vec::len)
+            .sum::<usize>()
+            == total
+    })
+    .await;
+    running.stop().await;
+    assert!(all, "every version handled");
+    let seen = recorder.seen.lock().expect("not poisoned").clone();
+    let in_order: Vec<i64> = (0..VERSIONS).collect();
+    for id in &tickets {
+        assert_eq!(seen.get(id), Some(&in_order), "ticket {id}");
+    }
+    let most = recorder.most_in_flight.load(Ordering::SeqCst);
+    assert!(most > 1, "deliveries overlapped ({most} at most)");
+}
+
+/// Refuses every event as permanently unprocessable.
+#[derive(Clone, Default)]
+struct Refuser {
+    attempts: Arc<AtomicU64>,
+}
+
+impl Listener for Refuser {
+    type Event = ExpirationComplete;
+    async fn handle(&self, _: Delivery<ExpirationComplete>) -> anyhow::Result<Outcome> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        Ok(Outcome::Reject(
+            "the order belongs to another market".into(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_event_is_dead_lettered_at_once_with_the_reason() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let handler = Refuser::default();
+    let attempts = handler.attempts.clone();
+    let running = Running::new();
+    running.start(&h, handler, fast_options());
+
+    let id = publish_expiration(&h).await;
+
+    let dead = eventually(Duration::from_secs(10), || async {
+        h.messages(Stream::DeadLetter).await.len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    running.stop().await;
+    assert!(dead, "dead-lettered");
+    assert_eq!(attempts.load(Ordering::SeqCst), 1, "never retried");
+    let letters = h.messages(Stream::DeadLetter).await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(header(&letters[0], "Original-Msg-Id"), Some(id.to_string()));
+    assert_eq!(
+        header(&letters[0], "Dead-Letter-Reason").as_deref(),
+        Some("rejected: the order belongs to another market")
+    );
+}
+
+#[tokio::test]
+async fn a_handler_slower_than_the_ack_wait_is_not_redelivered_and_applies_once() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let handler = Effects {
+        work: Duration::from_secs(3),
+        ..Effects::new(&h.db.pool, "a")
+    };
+    let attempts = handler.attempts.clone();
+    let options = ListenerOptions {
+        ack_wait: Duration::from_secs(1),
+        ..fast_options()
+    };
+    let running = Running::new();
+    running.start(&h, handler, options);
+
+    publish_expiration(&h).await;
+
+    let applied = eventually(Duration::from_secs(10), || async {
+        h.count("SELECT count(*) FROM effects").await == 1
+    })
+    .await;
+    // Long enough for a redelivery to have shown up, had one happened.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    running.stop().await;
+    assert!(applied);
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        1,
+        "delivered once despite taking three ack waits"
+    );
+}
+
+/// Takes every event and never finishes with it: a replica that hangs.
+#[derive(Clone, Default)]
+struct Hanging {
+    entered: Arc<AtomicU64>,
+}
+
+impl Listener for Hanging {
+    type Event = ExpirationComplete;
+    async fn handle(&self, _: Delivery<ExpirationComplete>) -> anyhow::Result<Outcome> {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_held_by_a_killed_replica_are_applied_by_another_within_five_seconds() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let hanging = Hanging::default();
+    let entered = hanging.entered.clone();
+    let doomed = tokio::spawn(listener::run(
+        h.bus.clone(),
+        "tests".to_string(),
+        hanging,
+        ListenerOptions::default(),
+        CancellationToken::new(),
+    ));
+    for _ in 0..5 {
+        publish_expiration(&h).await;
+    }
+    let holding = eventually(Duration::from_secs(10), || async {
+        entered.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    assert!(holding, "the first replica took the events");
+    // Let it keep them past a few in-progress signals, so the server has
+    // been told it is working on them.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let survivor = Effects::new(&h.db.pool, "survivor");
+    let running = Running::new();
+    running.start(&h, survivor, ListenerOptions::default());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        h.count("SELECT count(*) FROM effects").await,
+        0,
+        "the live replica held them"
+    );
+
+    doomed.abort();
+    let killed = std::time::Instant::now();
+    let all = eventually(Duration::from_secs(15), || async {
+        h.count("SELECT count(*) FROM effects").await == 5
+    })
+    .await;
+    let recovered_in = killed.elapsed();
+    running.stop().await;
+    println!("events of the killed replica applied {recovered_in:?} after the kill");
+    assert!(all, "the other replica applied all five");
+    assert!(
+        recovered_in < Duration::from_secs(5),
+        "applied within 5 s ({recovered_in:?})"
+    );
+}
+
+#[tokio::test]
+async fn a_consumer_made_with_an_older_ack_wait_is_brought_to_the_current_one() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let durable = h.bus.name(&listener::consumer_name(
+        "tests",
+        ExpirationComplete::SUBJECT,
+    ));
+    let stream = h
+        .bus
+        .jetstream()
+        .get_stream(h.bus.name(Stream::Expiration.name()))
+        .await
+        .expect("stream");
+    stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some(durable.clone()),
+            filter_subject: h.bus.subject(ExpirationComplete::SUBJECT),
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(30),
+            max_deliver: -1,
+            max_ack_pending: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("old consumer");
+    let running = Running::new();
+
+    running.start(
+        &h,
+        Effects::new(&h.db.pool, "a"),
+        ListenerOptions::default(),
+    );
+
+    let ack_wait = || async {
+        stream
+            .consumer_info(&durable)
+            .await
+            .expect("consumer info")
+            .config
+            .ack_wait
+    };
+    let converged = eventually(Duration::from_secs(10), || async {
+        ack_wait().await == ListenerOptions::default().ack_wait
+    })
+    .await;
+    running.stop().await;
+    assert!(converged, "ack wait is {:?}", ack_wait().await);
+}
+
+/// Records the trace context it handles under, and enqueues a follow-up
+/// event, as a service's listener would.
+#[derive(Clone)]
+struct TraceRecorder {
+    pool: PgPool,
+    seen: Arc<std::sync::Mutex<Option<common::trace::TraceContext>>>,
+}
+
+impl Listener for TraceRecorder {
+    type Event = ExpirationComplete;
+    async fn handle(&self, d: Delivery<ExpirationComplete>) -> anyhow::Result<Outcome> {
+        *self.seen.lock().expect("not poisoned") = common::trace::current();
+        let mut tx = self.pool.begin().await?;
+        let follow_up = common::events::PaymentCreated {
+            id: Uuid::now_v7(),
+            order_id: d.event.order_id,
+            stripe_id: "pi_trace".into(),
+        };
+        common::outbox::enqueue(&mut tx, &follow_up).await?;
+        tx.commit().await?;
+        Ok(Outcome::Applied)
+    }
+}
+
+#[tokio::test]
+async fn the_trace_id_travels_from_the_enqueuing_request_to_the_handler_and_its_events() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let request = common::trace::TraceContext::new_root();
+    common::trace::scope(request, async {
+        let mut tx = h.db.pool.begin().await.expect("begin");
+        common::outbox::enqueue(
+            &mut tx,
+            &ExpirationComplete {
+                order_id: Uuid::now_v7(),
+            },
+        )
+        .await
+        .expect("enqueue");
+        tx.commit().await.expect("commit");
+    })
+    .await;
+    let relay = common::outbox::Relay::new(
+        h.db.pool.clone(),
+        h.bus.clone(),
+        common::outbox::RelayOptions::default(),
+    );
+    relay.pass().await.expect("published");
+    let recorder = TraceRecorder {
+        pool: h.db.pool.clone(),
+        seen: Arc::default(),
+    };
+    let seen = recorder.seen.clone();
+    let running = Running::new();
+
+    running.start(&h, recorder, fast_options());
+
+    let handled = eventually(Duration::from_secs(10), || async {
+        seen.lock().expect("not poisoned").is_some()
+    })
+    .await;
+    running.stop().await;
+    assert!(handled);
+    let message = &h.messages(Stream::Expiration).await[0];
+    let sent = header(message, "traceparent").expect("a traceparent header");
+    assert_eq!(
+        common::trace::TraceContext::parse(&sent).map(|c| c.trace_id()),
+        Some(request.trace_id())
+    );
+    assert!(
+        header(message, common::outbox::ENQUEUED_AT)
+            .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(&t).is_ok()),
+        "the enqueue time travels too"
+    );
+    let handled_under = seen.lock().expect("not poisoned").expect("a context");
+    assert_eq!(handled_under.trace_id(), request.trace_id());
+    let follow_up: Option<String> =
+        sqlx::query_scalar("SELECT traceparent FROM outbox WHERE subject = 'payment.created'")
+            .fetch_one(&h.db.pool)
+            .await
+            .expect("the follow-up row");
+    assert_eq!(
+        follow_up
+            .as_deref()
+            .and_then(common::trace::TraceContext::parse)
+            .map(|c| c.trace_id()),
+        Some(request.trace_id()),
+        "what the handler enqueued continues the trace"
+    );
+}
+
+/// The value of the metric `name` whose labels include `labels`.
+fn metric<'a>(
+    snapshot: &'a [(
+        metrics_util::CompositeKey,
+        Option<metrics::Unit>,
+        Option<metrics::SharedString>,
+        metrics_util::debugging::DebugValue,
+    )],
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<&'a metrics_util::debugging::DebugValue> {
+    snapshot
+        .iter()
+        .find(|(key, ..)| {
+            key.key().name() == name
+                && labels.iter().all(|(k, v)| {
+                    key.key()
+                        .labels()
+                        .any(|label| label.key() == *k && label.value() == *v)
+                })
+        })
+        .map(|(.., value)| value)
+}
+
+#[tokio::test]
+async fn the_pipeline_counts_what_it_publishes_handles_and_dead_letters() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder.install().expect("the only recorder of this test");
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let mut tx = h.db.pool.begin().await.expect("begin");
+    for _ in 0..3 {
+        let event = ExpirationComplete {
+            order_id: Uuid::now_v7(),
+        };
+        common::outbox::enqueue(&mut tx, &event)
+            .await
+            .expect("enqueue");
+    }
+    tx.commit().await.expect("commit");
+    let relay = common::outbox::Relay::new(
+        h.db.pool.clone(),
+        h.bus.clone(),
+        common::outbox::RelayOptions::default(),
+    )
+    .service("metered");
+    assert_eq!(
+        relay.pass().await.expect("published"),
+        common::outbox::Pass::Published(3)
+    );
+    publish_raw(
+        &h,
+        ExpirationComplete::SUBJECT,
+        Uuid::now_v7(),
+        Bytes::from_static(b"{not json"),
+    )
+    .await;
+    let running = Running::new();
+
+    running.start_as(&h, "metered", Effects::new(&h.db.pool, "a"), fast_options());
+
+    let settled = eventually(Duration::from_secs(10), || async {
+        h.count("SELECT count(*) FROM effects").await == 3
+            && h.messages(Stream::DeadLetter).await.len() == 1
+    })
+    .await;
+    running.stop().await;
+    assert!(settled);
+    let snapshot = snapshotter.snapshot().into_vec();
+    let of = |name: &str, extra: &[(&str, &str)]| {
+        let mut labels = vec![("service", "metered"), ("subject", "expiration.complete")];
+        labels.extend_from_slice(extra);
+        metric(&snapshot, name, &labels)
+    };
+    assert_eq!(
+        of("events_published_total", &[]),
+        Some(&DebugValue::Counter(3))
+    );
+    assert_eq!(
+        of("events_handled_total", &[("outcome", "applied")]),
+        Some(&DebugValue::Counter(3))
+    );
+    assert_eq!(
+        of("events_handled_total", &[("outcome", "undecodable")]),
+        Some(&DebugValue::Counter(1))
+    );
+    assert_eq!(
+        of("events_dead_lettered_total", &[]),
+        Some(&DebugValue::Counter(1))
+    );
+    assert!(
+        matches!(of("event_lag_seconds", &[]), Some(DebugValue::Histogram(lags))
+            if lags.len() == 3 && lags.iter().all(|l| l.into_inner() >= 0.0)),
+        "one lag per applied event"
+    );
+    assert!(
+        matches!(
+            of("consumer_pending_messages", &[]),
+            Some(DebugValue::Gauge(_))
+        ),
+        "the pending count is reported"
+    );
+    assert_eq!(of("events_redelivered_total", &[]), None, "no redelivery");
 }

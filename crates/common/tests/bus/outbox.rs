@@ -21,6 +21,25 @@ async fn enqueue_committed(h: &Harness, n: usize) -> Vec<Uuid> {
     ids
 }
 
+/// Waits (at most `wait`) until no outbox row is left to publish.
+async fn drained(h: &Harness, wait: Duration) -> bool {
+    common::testing::outbox_settled(&h.db.pool, wait).await
+}
+
+/// Runs a relay that retries quickly while NATS is down, until the token
+/// is cancelled.
+fn run_relay_with_fast_retries(h: &Harness) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let options = RelayOptions {
+        min_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(500),
+        ..RelayOptions::default()
+    };
+    let shutdown = CancellationToken::new();
+    let task =
+        tokio::spawn(Relay::new(h.db.pool.clone(), h.bus.clone(), options).run(shutdown.clone()));
+    (shutdown, task)
+}
+
 fn relay(h: &Harness) -> Relay {
     Relay::new(h.db.pool.clone(), h.bus.clone(), RelayOptions::default())
 }
@@ -112,14 +131,7 @@ async fn an_event_enqueued_while_nats_is_down_is_published_once_it_is_back() {
     let mut nats = NatsServer::start();
     let h = Harness::with_nats(&nats.url()).await;
     h.bus.ensure_streams().await.expect("streams");
-    let options = RelayOptions {
-        min_backoff: Duration::from_millis(50),
-        max_backoff: Duration::from_millis(500),
-        ..RelayOptions::default()
-    };
-    let shutdown = CancellationToken::new();
-    let task =
-        tokio::spawn(Relay::new(h.db.pool.clone(), h.bus.clone(), options).run(shutdown.clone()));
+    let (shutdown, task) = run_relay_with_fast_retries(&h);
 
     nats.stop();
     let ids = enqueue_committed(&h, 3).await;
@@ -132,12 +144,7 @@ async fn an_event_enqueued_while_nats_is_down_is_published_once_it_is_back() {
     );
 
     nats.resume();
-    let all_sent = eventually(Duration::from_secs(30), || async {
-        h.count("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            .await
-            == 0
-    })
-    .await;
+    let all_sent = drained(&h, Duration::from_secs(30)).await;
     shutdown.cancel();
     task.await.expect("relay stops");
     assert!(all_sent, "the relay caught up after NATS came back");
@@ -227,12 +234,7 @@ async fn the_relay_sets_up_the_streams_itself_before_publishing() {
 
     let task = tokio::spawn(relay(&h).run(shutdown.clone()));
 
-    let published = eventually(Duration::from_secs(10), || async {
-        h.count("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            .await
-            == 0
-    })
-    .await;
+    let published = drained(&h, Duration::from_secs(10)).await;
     shutdown.cancel();
     task.await.expect("relay stops");
     assert!(published);
@@ -256,4 +258,58 @@ async fn concurrent_stream_set_ups_by_separate_replicas_all_succeed() {
         futures::future::join_all(replicas.iter().map(common::bus::Bus::ensure_streams)).await;
 
     assert!(results.iter().all(Result::is_ok), "{results:?}");
+}
+
+/// Enqueues `n` events in one committed transaction, in order.
+async fn enqueue_many(h: &Harness, n: usize) -> Vec<Uuid> {
+    let mut tx = h.db.pool.begin().await.expect("begin");
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let event = ExpirationComplete {
+            order_id: Uuid::now_v7(),
+        };
+        ids.push(outbox::enqueue(&mut tx, &event).await.expect("enqueue"));
+    }
+    tx.commit().await.expect("commit");
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_stopping_in_the_middle_of_batches_publishes_nothing_twice_and_loses_nothing() {
+    let mut nats = NatsServer::start();
+    let h = Harness::with_nats(&nats.url()).await;
+    h.bus.ensure_streams().await.expect("streams");
+    let ids = enqueue_many(&h, 5000).await;
+
+    let (shutdown, task) = run_relay_with_fast_retries(&h);
+    let started = eventually(Duration::from_secs(10), || async {
+        h.count("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
+            .await
+            > 0
+    })
+    .await;
+    nats.stop();
+    let published_before_the_stop = h
+        .count("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    nats.resume();
+    let all_sent = drained(&h, Duration::from_secs(60)).await;
+    shutdown.cancel();
+    task.await.expect("relay stops");
+
+    assert!(started, "the relay started publishing");
+    assert!(
+        published_before_the_stop < ids.len() as i64,
+        "NATS stopped before the outbox was drained ({published_before_the_stop} published)"
+    );
+    assert!(all_sent, "the relay caught up after NATS came back");
+    let published = h.published_ids(Stream::Expiration).await;
+    let unique: std::collections::HashSet<&String> = published.iter().collect();
+    assert_eq!(unique.len(), published.len(), "nothing published twice");
+    assert_eq!(
+        published,
+        ids.iter().map(Uuid::to_string).collect::<Vec<_>>(),
+        "everything published, in enqueue order"
+    );
 }
