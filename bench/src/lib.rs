@@ -2,7 +2,11 @@
 //! line, and the marketplace (tickets and orders services) started
 //! in-process against fresh databases and a JetStream namespace of its own.
 
+pub mod baseline;
+pub mod lag;
+pub mod load;
 pub mod marketplace;
+pub mod replica;
 
 use std::time::Duration;
 

@@ -10,7 +10,6 @@ use anyhow::Context as _;
 use common::lifecycle::{Lifecycle, Service};
 use common::testing::{self, TestDatabase, TestServer};
 use futures::StreamExt as _;
-use sqlx::{Connection as _, PgConnection};
 
 /// How long an order holds its ticket in the benchmarks' orders service.
 const ORDER_EXPIRATION: Duration = Duration::from_secs(900);
@@ -43,7 +42,7 @@ impl Marketplace {
         })
     }
 
-    /// Shuts both services down, then removes the run's databases and
+    /// Shuts both services down and releases the run's connections and
     /// streams (see [`clean_up`]).
     pub async fn stop(self) -> anyhow::Result<()> {
         clean_up(
@@ -76,9 +75,9 @@ pub async fn start_orders(prefix: &str, db: &TestDatabase) -> anyhow::Result<Tes
     Ok(TestServer::start(service.into_app(), lifecycle).await)
 }
 
-/// Shuts `servers` down (bounded drain), then drops `databases` and the
-/// streams of the namespace `prefix`, so that repeated runs leave nothing
-/// behind on the shared servers.
+/// Shuts `servers` down (bounded drain), closes the pools of `databases`
+/// and deletes the streams of the namespace `prefix`, so that repeated runs
+/// do not pile up on the shared servers.
 pub async fn clean_up(
     prefix: &str,
     servers: &[&TestServer],
@@ -93,9 +92,11 @@ pub async fn clean_up(
         // any connection still open.
         let _ = tokio::time::timeout(Duration::from_secs(10), server.lifecycle.tasks.wait()).await;
     }
+    // The databases stay (named `bt_test_…`, dropped by `scripts/dev test`):
+    // `DROP DATABASE` waits for a checkpoint, tens of seconds on a busy
+    // server. Their connections are released now, as the server's are few.
     for db in databases {
         db.pool.close().await;
-        drop_database(&db.name).await?;
     }
     delete_streams(prefix).await
 }
@@ -117,20 +118,6 @@ pub async fn build_orders(
         lifecycle,
     )
     .await
-}
-
-/// Drops a benchmark's database, ending connections that are still open.
-pub async fn drop_database(name: &str) -> anyhow::Result<()> {
-    let mut admin = PgConnection::connect(&testing::admin_database_url())
-        .await
-        .context("connecting to the admin database")?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
-    )))
-    .execute(&mut admin)
-    .await
-    .with_context(|| format!("dropping database {name}"))?;
-    Ok(())
 }
 
 /// Deletes every stream of the namespace `prefix`.
