@@ -1,9 +1,10 @@
 //! When does a ticket reach the orders service's replica? A trigger on the
 //! replica's `tickets` table records, in a table of the benchmark's own, the
-//! database clock at the moment the listener inserts each row, so the lag of
-//! every ticket is exact instead of bounded by a polling interval. The
-//! insert and its commit are one statement of the listener, so the recorded
-//! moment precedes the row's visibility by the commit alone.
+//! database clock when the transaction that inserted each row commits, so
+//! the lag of every ticket is exact instead of bounded by a polling
+//! interval. The trigger is deferred to the commit, so a listener that
+//! applies a batch in one transaction is timed when the batch becomes
+//! visible, not when its first row was written.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -29,7 +30,8 @@ pub async fn record_arrivals(orders: &PgPool) -> anyhow::Result<()> {
             RETURN NULL;
         END
         $$;
-        CREATE TRIGGER bench_replica_arrival AFTER INSERT ON tickets
+        CREATE CONSTRAINT TRIGGER bench_replica_arrival AFTER INSERT ON tickets
+            DEFERRABLE INITIALLY DEFERRED
             FOR EACH ROW EXECUTE FUNCTION bench_replica_arrival();
         "#,
     )
