@@ -415,10 +415,10 @@ async fn ticket_created_consumer(bus: &Bus) -> anyhow::Result<consumer::Info> {
 
 /// Recovery after a killed replica. Tickets are listed at `rate` for
 /// `before` with no orders instance running, so that a backlog waits in
-/// JetStream; then two orders instances start on the same database and
-/// namespace and share the consumer, one is killed as soon as deliveries
-/// are out (it holds part of the backlog, unacknowledged), and the load goes
-/// on for `after`. Prints how long after the kill every ticket is in the
+/// JetStream; then one orders instance starts and pulls from it, a second
+/// starts on the same database and namespace, and the first is killed
+/// while it holds deliveries (unacknowledged), and the load goes on for
+/// `after`. Prints how long after the kill every ticket is in the
 /// replica: the held events come back only when the consumer's ack wait
 /// expires and the surviving instance applies them.
 async fn recovery(
@@ -441,17 +441,17 @@ async fn recovery(
     let load = tokio::spawn(load::open(client, rate as f64, before + after));
     tokio::time::sleep(before).await;
 
-    let (survivor, doomed) = tokio::join!(
-        marketplace::start_orders(&prefix, &orders_db),
-        Doomed::start(&prefix, &orders_db.url)
-    );
-    let (survivor, mut doomed) = (survivor?, doomed?);
+    // The doomed instance starts first, so that the deliveries out before
+    // the survivor starts are its own; it still holds its current batch
+    // when it is killed, right after the survivor is up.
+    let mut doomed = Doomed::start(&prefix, &orders_db.url).await?;
     let delivering = testing::eventually(Duration::from_secs(10), || async {
         ticket_created_consumer(&bus)
             .await
             .is_ok_and(|info| info.num_ack_pending > 0)
     })
     .await;
+    let survivor = marketplace::start_orders(&prefix, &orders_db).await?;
     let pending = ticket_created_consumer(&bus).await.ok();
     let killed_at = Utc::now();
     doomed.kill();
@@ -463,14 +463,14 @@ async fn recovery(
     marketplace::clean_up(&prefix, &[&tickets, &survivor], &[&tickets_db, &orders_db]).await?;
 
     println!(
-        "\n## Recovery: {rate}/s for {before:?} with no orders instance, then two (one killed without shutdown once deliveries are out), load {after:?} more"
+        "\n## Recovery: {rate}/s for {before:?} with no orders instance; one starts and pulls, a second starts, the first is killed without shutdown; load {after:?} more"
     );
     if !delivering {
-        println!("note: no delivery was out within 10 s; the kill came anyway");
+        println!("note: the first instance had no delivery out within 10 s; the kill came anyway");
     }
     if let Some(info) = pending {
         println!(
-            "at the kill: {} deliveries unacknowledged (both instances), {} waiting in the stream",
+            "just before the kill: {} deliveries unacknowledged (both instances), {} waiting in the stream",
             info.num_ack_pending, info.num_pending
         );
     }
