@@ -1,5 +1,12 @@
-//! Shared pieces of the benchmarks: latency statistics and starting services
-//! in-process against a fresh database and a JetStream namespace of their own.
+//! Shared pieces of the benchmarks: latency statistics, the build profile
+//! line, and the marketplace (tickets and orders services) started
+//! in-process against fresh databases and a JetStream namespace of its own.
+
+pub mod baseline;
+pub mod lag;
+pub mod load;
+pub mod marketplace;
+pub mod replica;
 
 use std::time::Duration;
 
@@ -31,9 +38,13 @@ impl Summary {
         }
     }
 
+    /// Like [`Summary::of`], but `None` for an empty set.
+    pub fn try_of(samples: &[Duration]) -> Option<Summary> {
+        (!samples.is_empty()).then(|| Summary::of(samples))
+    }
+
     /// One line: `label  n=…  p50=… p90=… p99=… max=… mean=…` in milliseconds.
     pub fn line(&self, label: &str) -> String {
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         format!(
             "{label:<34} n={:<5} p50={:>8.1}ms p90={:>8.1}ms p99={:>8.1}ms max={:>8.1}ms mean={:>8.1}ms",
             self.count,
@@ -46,12 +57,28 @@ impl Summary {
     }
 }
 
-/// Reads a count from the command line (`--name N`), with a default.
-pub fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// A duration in (fractional) milliseconds, for printing.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// `build: debug` or `build: release`, the first line every benchmark
+/// prints: debug figures are not comparable with release ones.
+pub fn build_line() -> String {
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    format!(
+        "build: {profile}; {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    )
+}
+
+/// A command-line count that must be at least 1 (`value_parser = positive()`).
+pub fn positive() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }

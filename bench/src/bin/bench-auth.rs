@@ -1,19 +1,36 @@
 //! Sign-up and sign-in latency of the auth service, with the scrypt cost it
 //! uses, next to a route that does no hashing, measured in one run.
 //!
-//! `cargo run --release -p buytickets-bench --bin auth -- --requests 40 --concurrency 4`
+//! `cargo run --release -p buytickets-bench --bin bench-auth -- --requests 40 --concurrency 4`
 
 use std::time::{Duration, Instant};
 
-use buytickets_bench::{Summary, arg};
+use buytickets_bench::{Summary, build_line};
+use clap::Parser;
 use common::lifecycle::Lifecycle;
 use common::testing::{self, TestDatabase, TestServer};
 use serde_json::json;
 
+/// Sign-up and sign-in latency of the auth service (scrypt), next to a
+/// route that does no hashing, and the timing ratio of an unknown-email
+/// sign-in to a known one.
+#[derive(Parser)]
+#[command(name = "bench-auth")]
+struct Args {
+    /// Requests of each kind.
+    #[arg(long, default_value_t = 40, value_parser = buytickets_bench::positive())]
+    requests: usize,
+    /// Concurrent sign-ups in the throughput run.
+    #[arg(long, default_value_t = 4, value_parser = buytickets_bench::positive())]
+    concurrency: usize,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let requests = arg("--requests", 40);
-    let concurrency = arg("--concurrency", 4);
+    let Args {
+        requests,
+        concurrency,
+    } = Args::parse();
     let db = TestDatabase::create_empty().await;
     let settings = auth::config::Settings {
         common: testing::common_settings(&testing::unique_prefix()),
@@ -26,20 +43,13 @@ async fn main() -> anyhow::Result<()> {
     let base = server.address.clone();
 
     let params = auth::password::Passwords::params();
+    println!("{}", build_line());
     println!(
-        "scrypt: N=2^{} r={} p={} ({} MiB per hash); {} cores; build: {}",
+        "scrypt: N=2^{} r={} p={} ({} MiB per hash)",
         params.log_n(),
         params.r(),
         params.p(),
         (128 * u64::from(params.r()) * params.n()) >> 20,
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
     );
 
     let post = |path: &'static str, email: String| {

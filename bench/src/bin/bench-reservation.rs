@@ -3,59 +3,19 @@
 //! order.created listener end to end. Also times the reservation request
 //! itself and a hot ticket (many buyers at once, one winner).
 //!
-//! `cargo run --release -p buytickets-bench --bin reservation -- --orders 200 --buyers 100`
+//! `cargo run --release -p buytickets-bench --bin bench-reservation -- --orders 200 --buyers 100`
 
 use std::time::{Duration, Instant};
 
-use buytickets_bench::{Summary, arg};
-use common::lifecycle::Lifecycle;
-use common::testing::{self, TestDatabase, TestServer};
+use buytickets_bench::marketplace::Marketplace;
+use buytickets_bench::{Summary, build_line, positive};
+use clap::Parser;
+use common::testing;
 use serde_json::{Value, json};
-
-struct Suite {
-    tickets: TestServer,
-    orders: TestServer,
-    orders_db: TestDatabase,
-    _tickets_db: TestDatabase,
-}
-
-async fn start() -> anyhow::Result<Suite> {
-    let prefix = testing::unique_prefix();
-    let tickets_db = TestDatabase::create_empty().await;
-    let orders_db = TestDatabase::create_empty().await;
-    let lifecycle = Lifecycle::new();
-    let service = tickets::startup::build(
-        &tickets::config::Settings {
-            common: testing::common_settings(&prefix),
-            database_url: tickets_db.url.clone(),
-        },
-        &lifecycle,
-    )
-    .await?;
-    let tickets = TestServer::start(service.into_app(), lifecycle).await;
-    let lifecycle = Lifecycle::new();
-    let service = orders::startup::build(
-        &orders::config::Settings {
-            common: testing::common_settings(&prefix),
-            database_url: orders_db.url.clone(),
-            order_expiration: Duration::from_secs(900),
-            sweep: orders::config::SweepSettings::default(),
-        },
-        &lifecycle,
-    )
-    .await?;
-    let orders = TestServer::start(service.into_app(), lifecycle).await;
-    Ok(Suite {
-        tickets,
-        orders,
-        orders_db,
-        _tickets_db: tickets_db,
-    })
-}
 
 /// Lists `n` tickets as one seller and waits until the orders replica has them all.
 async fn list_tickets(
-    suite: &Suite,
+    suite: &Marketplace,
     client: &reqwest::Client,
     seller: &str,
     n: usize,
@@ -83,11 +43,24 @@ async fn list_tickets(
     Ok(ids)
 }
 
+/// The latency of `POST /api/orders`, the time from its answer until
+/// `GET /api/tickets/:id` shows the order, and a hot ticket that many buyers
+/// reserve at once.
+#[derive(Parser)]
+#[command(name = "bench-reservation")]
+struct Args {
+    /// Reservations to time, one after the other.
+    #[arg(long, default_value_t = 200, value_parser = positive())]
+    orders: usize,
+    /// Buyers reserving the hot ticket at once.
+    #[arg(long, default_value_t = 100, value_parser = positive())]
+    buyers: usize,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let n = arg("--orders", 200);
-    let buyers = arg("--buyers", 100);
-    let suite = start().await?;
+    let Args { orders: n, buyers } = Args::parse();
+    let suite = Marketplace::start().await?;
     let client = reqwest::Client::new();
     let seller = testing::session_cookie(&testing::new_user());
     let ids = list_tickets(&suite, &client, &seller, n + 1).await?;
@@ -154,14 +127,7 @@ async fn main() -> anyhow::Result<()> {
     let won = statuses.iter().filter(|s| matches!(s, Ok(201))).count();
     let refused = statuses.iter().filter(|s| matches!(s, Ok(400))).count();
 
-    println!(
-        "build: {}",
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
-    );
+    println!("{}", build_line());
     println!(
         "{}",
         Summary::of(&request).line("POST /api/orders (request)")
@@ -173,5 +139,5 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "hot ticket: {buyers} concurrent buyers → {won} × 201, {refused} × 400, in {hot_wall:?}"
     );
-    Ok(())
+    suite.stop().await
 }

@@ -7,13 +7,14 @@
 //! meanwhile, so the sweep and cancel-on-read do not take part (the sweep's
 //! grace period is far longer than the measurement).
 //!
-//! `cargo run --release -p buytickets-bench --bin expiry -- --orders 200 --window 5`
+//! `cargo run --release -p buytickets-bench --bin bench-expiry -- --orders 200 --window 5`
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use buytickets_bench::{Summary, arg};
+use buytickets_bench::{Summary, build_line, positive};
 use chrono::{DateTime, Utc};
+use clap::Parser;
 use common::bus::Bus;
 use common::events::{Event as _, OrderCancelled};
 use common::lifecycle::Lifecycle;
@@ -22,10 +23,24 @@ use futures::StreamExt as _;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// How late reservations end: the moment each `order.cancelled` reaches a
+/// subscriber minus the order's `expiresAt`.
+#[derive(Parser)]
+#[command(name = "bench-expiry")]
+struct Args {
+    /// Reservations to make.
+    #[arg(long, default_value_t = 200, value_parser = positive())]
+    orders: usize,
+    /// How long each reservation holds its ticket, in seconds.
+    #[arg(long, default_value_t = 5)]
+    window: u64,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let n = arg("--orders", 200);
-    let window = Duration::from_secs(arg("--window", 5) as u64);
+    let args = Args::parse();
+    let n = args.orders;
+    let window = Duration::from_secs(args.window);
     let prefix = testing::unique_prefix();
     let common = testing::common_settings(&prefix);
     let orders_db = TestDatabase::create_empty().await;
@@ -117,14 +132,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    println!(
-        "build: {}",
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
-    );
+    println!("{}", build_line());
     println!("{n} reservations of {window:?}; cancelled before expiresAt: {early}");
     println!(
         "{}",
