@@ -119,6 +119,7 @@ async fn start(options: Options) -> Site {
             redis_url: testing::redis_url(),
             queue: format!("{}:expiration", env.prefix),
         }),
+        notifications: None,
         web: web::config::Settings {
             process: common.process,
             apis: web::config::ApiUrls::all(base.parse().expect("base url")),
