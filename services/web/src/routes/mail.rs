@@ -15,6 +15,7 @@ use axum::response::Response;
 use axum::routing::get;
 
 use crate::error::PageError;
+use crate::extract::Visitor;
 use crate::routes::page;
 use crate::startup::AppState;
 
@@ -48,13 +49,13 @@ struct MailPage {
     shown: Option<Mail>,
 }
 
-async fn list(State(state): State<AppState>) -> Result<Response, PageError> {
+async fn list(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
     let dir = mail_dir(&state)?;
     let mails = read_all(&dir).await?;
     page(
         StatusCode::OK,
         &MailPage {
-            user: None,
+            user: state.api.current_user(&visitor).await?,
             mails,
             shown: None,
         },
@@ -63,6 +64,7 @@ async fn list(State(state): State<AppState>) -> Result<Response, PageError> {
 
 async fn show(
     State(state): State<AppState>,
+    visitor: Visitor,
     UrlPath(name): UrlPath<String>,
 ) -> Result<Response, PageError> {
     let dir = mail_dir(&state)?;
@@ -76,7 +78,7 @@ async fn show(
     page(
         StatusCode::OK,
         &MailPage {
-            user: None,
+            user: state.api.current_user(&visitor).await?,
             mails: Vec::new(),
             shown: Some(mail),
         },
