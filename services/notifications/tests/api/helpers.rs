@@ -9,6 +9,7 @@ use common::events::{
     Event, OrderCreated, OrderStatus, OrderTicket, PaymentCreated, TicketCreated, TicketSnapshot,
     UserCreated,
 };
+use common::lifecycle::Lifecycle;
 use common::testing::{self, TestEnv, eventually};
 use notifications::config::{RetrySettings, Settings, SmtpSettings, SmtpTls, TransportSettings};
 use uuid::Uuid;
@@ -25,6 +26,7 @@ pub(crate) const PUBLIC_URL: &str = "https://shop.test";
 pub(crate) struct TestApp {
     pub(crate) app: testing::TestApp,
     pub(crate) smtp: SmtpServer,
+    settings: Settings,
 }
 
 /// The service with reminders `reminder_before` the end of a reservation.
@@ -50,11 +52,16 @@ pub(crate) async fn spawn_app(reminder_before: Duration) -> TestApp {
             max: Duration::from_secs(1),
         },
     };
+    let served = settings.clone();
     let app = testing::spawn_app(env, |lifecycle| async move {
-        notifications::startup::build(&settings, &lifecycle).await
+        notifications::startup::build(&served, &lifecycle).await
     })
     .await;
-    TestApp { app, smtp }
+    TestApp {
+        app,
+        smtp,
+        settings,
+    }
 }
 
 /// A user as auth announces them; `prefix` starts the address.
@@ -108,6 +115,22 @@ pub(crate) fn payment(order: &OrderCreated) -> PaymentCreated {
 }
 
 impl TestApp {
+    /// Starts another replica of the service: the same database, namespace
+    /// and SMTP server. Cancel the lifecycle to stop it.
+    pub(crate) async fn replica(&self) -> Lifecycle {
+        let lifecycle = Lifecycle::new();
+        notifications::startup::build(&self.settings, &lifecycle)
+            .await
+            .expect("a replica starts");
+        lifecycle
+    }
+
+    /// Stops the first instance (its listeners, sender and scheduler) and
+    /// waits until it has.
+    pub(crate) async fn stop(&self) {
+        stop(self.app.lifecycle()).await;
+    }
+
     /// Publishes `event` as its service would (a new message id each time).
     pub(crate) async fn publish<E: Event>(&self, event: &E) {
         testing::publish(&self.app.bus, event).await;
@@ -155,4 +178,11 @@ pub(crate) fn the_one_mail(app: &TestApp, to: &str, subject: &str, link: &str) -
         mail.html
     );
     mail
+}
+
+/// Stops the service running on `lifecycle` and waits for its tasks.
+pub(crate) async fn stop(lifecycle: &Lifecycle) {
+    lifecycle.shutdown.cancel();
+    lifecycle.tasks.close();
+    lifecycle.tasks.wait().await;
 }

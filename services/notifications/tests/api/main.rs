@@ -4,5 +4,6 @@
 
 mod helpers;
 mod mails;
+mod replicas;
 mod smtp;
 mod smtp_failures;
