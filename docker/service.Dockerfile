@@ -5,7 +5,7 @@
 #
 #   docker build -f docker/service.Dockerfile --build-arg SERVICE=auth -t buytickets/auth:dev .
 #
-# SERVICE is one of auth, tickets, orders, expiration, payments, web: the crate in
+# SERVICE is one of auth, tickets, orders, expiration, payments, notifications, web: the crate in
 # services/<SERVICE> and its binary of the same name.
 #
 # Stages:

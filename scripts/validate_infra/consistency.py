@@ -15,7 +15,7 @@ import sys
 import yaml
 
 # The project's own images are pinned to the commit's tag by the Deploy workflow.
-OWN_IMAGES = tuple("/" + s for s in ("auth", "tickets", "orders", "expiration", "payments", "web"))
+OWN_IMAGES = tuple("/" + s for s in ("auth", "tickets", "orders", "expiration", "payments", "notifications", "web"))
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 out = sys.argv[1]

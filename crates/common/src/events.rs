@@ -206,6 +206,41 @@ impl Event for PaymentCreated {
     }
 }
 
+/// `user.created`: someone signed up (version 0; later changes of the user
+/// carry the next versions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserCreated {
+    /// The user's id.
+    pub id: Uuid,
+    /// Lower-cased, as auth stores it.
+    pub email: String,
+    /// 0 for a new user.
+    pub version: i64,
+}
+
+impl Event for UserCreated {
+    const SUBJECT: &'static str = "user.created";
+}
+
+/// `payment.refunded`: a charge was given back (it arrived after its order
+/// ended, or the order was already paid).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRefunded {
+    /// The refund's id.
+    pub id: Uuid,
+    /// The order the charge was for.
+    pub order_id: Uuid,
+    /// The charge given back.
+    pub payment_id: Uuid,
+    /// Cents given back.
+    pub amount: i64,
+}
+
+impl Event for PaymentRefunded {
+    const SUBJECT: &'static str = "payment.refunded";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +331,28 @@ mod tests {
                 stripe_id: "pi_123".into(),
             },
             json!({"id": payment, "orderId": order, "stripeId": "pi_123"}),
+        );
+    }
+
+    #[test]
+    fn user_and_refund_events_round_trip() {
+        let (id, order, payment) = ids();
+        round_trip(
+            &UserCreated {
+                id,
+                email: "a@b.com".into(),
+                version: 0,
+            },
+            json!({"id": id, "email": "a@b.com", "version": 0}),
+        );
+        round_trip(
+            &PaymentRefunded {
+                id,
+                order_id: order,
+                payment_id: payment,
+                amount: 1550,
+            },
+            json!({"id": id, "orderId": order, "paymentId": payment, "amount": 1550}),
         );
     }
 

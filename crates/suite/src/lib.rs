@@ -1,7 +1,7 @@
 //! Every buytickets service in one process, on one port, with the same
 //! routes as the Kubernetes ingress (`/api/users` → auth, `/api/tickets` →
 //! tickets, `/api/orders` → orders, `/api/payments` → payments, `/` → web;
-//! expiration has no routes). Each service keeps its own database and
+//! expiration and notifications have no routes). Each service keeps its own database and
 //! reaches the others only through NATS, exactly as when deployed; only the
 //! process boundary is gone. The `buytickets-suite` binary (`scripts/dev
 //! up`) and the web client's page tests both assemble it with [`build`].
@@ -26,6 +26,8 @@ pub struct Settings {
     /// The expiration service's; `None` leaves it out (reservations then end
     /// only through the orders service's backstop).
     pub expiration: Option<expiration::config::Settings>,
+    /// The notifications service's; `None` leaves it out (no mails).
+    pub notifications: Option<notifications::config::Settings>,
     /// The web client's.
     pub web: web::config::Settings,
 }
@@ -41,6 +43,7 @@ impl Settings {
             orders: orders::config::Settings::from_env()?,
             payments: payments::config::Settings::from_env()?,
             expiration: Some(expiration::config::Settings::from_env()?),
+            notifications: Some(notifications::config::Settings::from_env()?),
             web: web::config::Settings::from_env_with_api_url(own_origin)?,
         })
     }
@@ -71,6 +74,13 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
             expiration::startup::build(expiration, lifecycle)
                 .await
                 .context("starting expiration")?,
+        );
+    }
+    if let Some(notifications) = &settings.notifications {
+        services.push(
+            notifications::startup::build(notifications, lifecycle)
+                .await
+                .context("starting notifications")?,
         );
     }
     let mut api = Router::new();

@@ -6,6 +6,8 @@ use uuid::Uuid;
 
 use common::ApiError;
 use common::error::ResultExt as _;
+use common::events::UserCreated;
+use common::outbox;
 
 #[derive(Debug)]
 pub(crate) struct User {
@@ -14,25 +16,34 @@ pub(crate) struct User {
     pub(crate) password_hash: String,
 }
 
-/// Inserts a user; a taken email is a 400 "Email in use", decided by the
-/// unique constraint, so concurrent sign-ups cannot both win.
+/// Inserts a user and enqueues its `user.created`, in one transaction; a
+/// taken email is a 400 "Email in use", decided by the unique constraint, so
+/// concurrent sign-ups cannot both win.
 pub(crate) async fn insert_user(
     pool: &PgPool,
     email: &str,
     password_hash: &str,
 ) -> Result<Uuid, ApiError> {
     let id = Uuid::now_v7();
+    let mut tx = pool.begin().await.context("starting a transaction")?;
     sqlx::query!(
         "INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3)",
         id,
         email,
         password_hash
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .on_constraint("users_email_key", || {
         ApiError::field("email", "Email in use")
     })?;
+    let event = UserCreated {
+        id,
+        email: email.to_string(),
+        version: 0,
+    };
+    outbox::enqueue(&mut tx, &event).await?;
+    tx.commit().await.context("committing a sign-up")?;
     Ok(id)
 }
 

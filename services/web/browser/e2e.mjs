@@ -21,6 +21,8 @@ const EXPIRY_BASE_URL = (process.env.EXPIRY_BASE_URL || BASE_URL).replace(/\/+$/
 const SCENARIOS = (process.env.SCENARIOS || 'purchase,expiry').split(',').map((s) => s.trim()).filter(Boolean);
 const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || path.resolve('target/browser-screenshots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// Set when the site writes its mails to MAIL_DIR and shows them at /dev/mail (scripts/e2e).
+const MAIL_PAGE = process.env.MAIL_PAGE === '1';
 const STEP_TIMEOUT_MS = 15_000;
 
 const FLAGS = [
@@ -117,6 +119,7 @@ async function signOut(page, base) {
 /** Seller lists a ticket, buyer reserves it and lands on the order page. */
 async function reserve(scenario, page, base, title) {
   let ticketUrl;
+  const buyer = unique('buyer');
   await step(`${scenario}: a seller signs up`, async () => {
     await signUp(page, base, unique('seller'));
     await screenshot(page, scenario, 'seller-signed-up');
@@ -128,7 +131,7 @@ async function reserve(scenario, page, base, title) {
     await signOut(page, base);
   });
   await step(`${scenario}: a buyer signs up and finds the ticket on the home page`, async () => {
-    await signUp(page, base, unique('buyer'));
+    await signUp(page, base, buyer);
     await page.getByRole('link', { name: new RegExp(title) }).click();
     await page.waitForURL(ticketUrl);
     await screenshot(page, scenario, 'ticket-page');
@@ -139,13 +142,27 @@ async function reserve(scenario, page, base, title) {
     await page.getByText('Time left to pay').waitFor();
     await screenshot(page, scenario, 'order-page');
   });
+  return buyer;
+}
+
+/** The buyer's mail `subject` is on the development mail page and links to `link`. */
+async function mailArrived(page, buyer, subject, link) {
+  await page.goto(`${BASE_URL}/dev/mail`);
+  const row = page.getByRole('row', { name: new RegExp(`${buyer}.*${subject}`) });
+  for (let i = 0; i < 50 && (await row.count()) === 0; i++) {
+    await page.waitForTimeout(200);
+    await page.reload();
+  }
+  await row.getByRole('link', { name: subject }).click();
+  await page.locator(`a[data-mail-link][href="${link}"]`).waitFor();
 }
 
 async function purchaseScenario() {
   const { page, errors, close } = await openBrowser();
   try {
     const title = `Concert ${Date.now().toString(36)}`;
-    await reserve('purchase', page, BASE_URL, title);
+    const buyer = await reserve('purchase', page, BASE_URL, title);
+    const orderUrl = page.url();
     await step('purchase: the countdown runs', async () => {
       const clock = page.locator('[data-countdown-clock]');
       const first = await clock.textContent();
@@ -177,6 +194,14 @@ async function purchaseScenario() {
       await row.getByText('Complete').waitFor();
       await screenshot(page, 'purchase', 'my-orders');
     });
+    if (MAIL_PAGE) {
+      await step('purchase: the buyer got "reservation confirmed" and "payment received" mails', async () => {
+        // The site runs with PUBLIC_URL = BASE_URL, so the mails link to the order page itself.
+        await mailArrived(page, buyer, `Reservation confirmed: ${title}`, orderUrl);
+        await screenshot(page, 'purchase', 'mail-confirmed');
+        await mailArrived(page, buyer, `Payment received: ${title}`, orderUrl);
+      });
+    }
     assert.deepEqual(errors, [], 'no script errors');
   } finally {
     await close();

@@ -66,6 +66,9 @@ pub struct Settings {
     pub tickets_per_page: u32,
     /// `API_TIMEOUT_SECONDS`, default 10: the longest one API call may take.
     pub api_timeout: Duration,
+    /// `MAIL_DIR`, development only: where the notifications service writes
+    /// its mails as `.eml` files. When set, `/dev/mail` lists them.
+    pub mail_dir: Option<std::path::PathBuf>,
 }
 
 /// Tickets on one home page when `TICKETS_PER_PAGE` is not set.
@@ -101,6 +104,9 @@ impl Settings {
             stripe_publishable_key: publishable_key(stripe_publishable_key)?,
             tickets_per_page,
             api_timeout: positive_seconds("API_TIMEOUT_SECONDS", 10)?,
+            mail_dir: Some(optional("MAIL_DIR", String::new())?)
+                .filter(|dir| !dir.is_empty())
+                .map(std::path::PathBuf::from),
         })
     }
 }

@@ -14,6 +14,8 @@ pub struct AppState {
     /// Set when payments go through Stripe Elements.
     pub(crate) stripe_publishable_key: Option<String>,
     pub(crate) tickets_per_page: u32,
+    /// Where the development mail page reads mails from, when enabled.
+    pub(crate) mail_dir: Option<std::path::PathBuf>,
 }
 
 /// Returns the pages (`/`, `/auth/...`, `/tickets/...`, `/orders/...`) and
@@ -37,6 +39,7 @@ pub async fn build(settings: &Settings, _lifecycle: &Lifecycle) -> anyhow::Resul
         api,
         stripe_publishable_key: settings.stripe_publishable_key.clone(),
         tickets_per_page: settings.tickets_per_page,
+        mail_dir: settings.mail_dir.clone(),
     };
     Ok(Service {
         api: crate::routes::router(state),

@@ -8,10 +8,12 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// The services that own a database, as `scripts/dev` lists them.
-const DATABASES: [&str; 4] = ["AUTH", "TICKETS", "ORDERS", "PAYMENTS"];
+const DATABASES: [&str; 5] = ["AUTH", "TICKETS", "ORDERS", "PAYMENTS", "NOTIFICATIONS"];
 
 pub(crate) struct Suite {
     pub(crate) base: String,
+    /// Where the suite writes its mails (the file transport), one per suite.
+    pub(crate) mail_dir: std::path::PathBuf,
     child: Child,
     _databases: Vec<TestDatabase>,
 }
@@ -25,6 +27,7 @@ impl Suite {
             .map(|a| a.port())
             .expect("a free port");
         let prefix = testing::unique_prefix();
+        let mail_dir = std::env::temp_dir().join(format!("buytickets-mail-{prefix}"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_buytickets-suite"));
         command
             .env("PORT", port.to_string())
@@ -35,6 +38,7 @@ impl Suite {
             .env("JWT_KEY", testing::TEST_SESSION_KEY)
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
+            .env("MAIL_DIR", &mail_dir)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         let mut databases = Vec::new();
@@ -49,6 +53,7 @@ impl Suite {
         let child = command.spawn().expect("the suite binary starts");
         let suite = Suite {
             base: format!("http://127.0.0.1:{port}"),
+            mail_dir,
             child,
             _databases: databases,
         };
@@ -64,6 +69,38 @@ impl Suite {
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The `.eml` files written so far to `to` whose subject starts with
+    /// `subject`, as text.
+    pub(crate) fn mails(&self, to: &str, subject: &str) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.mail_dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .filter(|mail| {
+                mail.lines().any(|l| l.trim_end() == format!("To: {to}"))
+                    && mail
+                        .lines()
+                        .any(|l| l.starts_with(&format!("Subject: {subject}")))
+            })
+            .collect()
+    }
+
+    /// Waits (10 s at most) until a mail to `to` starting with `subject`
+    /// was written, and returns it.
+    pub(crate) async fn wait_for_mail(&self, to: &str, subject: &str) -> String {
+        let found = testing::eventually(Duration::from_secs(10), || async {
+            !self.mails(to, subject).is_empty()
+        })
+        .await;
+        assert!(
+            found,
+            "a {subject:?} mail to {to} in {}",
+            self.mail_dir.display()
+        );
+        self.mails(to, subject).remove(0)
     }
 
     /// Sends SIGTERM and waits for the process to exit, at most `within`.
@@ -87,6 +124,7 @@ impl Drop for Suite {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.mail_dir);
     }
 }
 

@@ -82,6 +82,15 @@ async fn a_paid_order_completes_and_its_ticket_stays_sold() {
     let (status, body) = pay(&suite, &buyer, order_id, "tok_visa").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["errors"][0]["message"], "Order already paid");
+
+    // The buyer got both mails, linking to the order.
+    for subject in ["Reservation confirmed", "Payment received"] {
+        let mail = suite.wait_for_mail("buyer@example.com", subject).await;
+        assert!(
+            mail.contains(&format!("/orders/{order_id}")),
+            "{subject}: {mail}"
+        );
+    }
 }
 
 #[tokio::test]

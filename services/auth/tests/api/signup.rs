@@ -139,3 +139,28 @@ async fn after_signup_the_current_user_is_the_new_user() {
     let body = app.current_user().await;
     assert_eq!(body["currentUser"]["email"], "test@test.com");
 }
+
+#[tokio::test]
+async fn signup_publishes_user_created_with_the_stored_email_once() {
+    let app = spawn_app().await;
+
+    let response = app.signup("  New@Example.com", "password").await;
+    app.signup("new@example.com", "password").await;
+
+    let body: Value = response.json().await.expect("json");
+    let events = common::testing::wait_for_published::<common::events::UserCreated>(
+        &app.bus,
+        &app.db.pool,
+        1,
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        events.len(),
+        1,
+        "the refused second sign-up publishes nothing"
+    );
+    assert_eq!(events[0].id.to_string(), body["id"].as_str().expect("id"));
+    assert_eq!(events[0].email, "new@example.com");
+    assert_eq!(events[0].version, 0);
+}

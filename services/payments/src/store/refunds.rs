@@ -6,7 +6,8 @@ use anyhow::Context as _;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use common::events::OrderStatus;
+use common::events::{OrderStatus, PaymentRefunded};
+use common::outbox;
 
 use crate::domain::{PaymentStatus, RefundReason};
 use crate::store::payments::{self, Payment};
@@ -87,10 +88,11 @@ pub(crate) async fn record(
     reason: RefundReason,
 ) -> anyhow::Result<()> {
     let mut tx = pool.begin().await.context("starting a transaction")?;
-    sqlx::query!(
+    let refund_id = Uuid::now_v7();
+    let recorded = sqlx::query!(
         "INSERT INTO refunds (id, payment_id, stripe_id, amount, reason) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (payment_id) DO NOTHING",
-        Uuid::now_v7(),
+        refund_id,
         payment.id,
         refund_stripe_id,
         payment.amount,
@@ -99,6 +101,16 @@ pub(crate) async fn record(
     .execute(&mut *tx)
     .await
     .context("recording a refund")?;
+    // Announced once: a second record of the same refund inserts nothing.
+    if recorded.rows_affected() == 1 {
+        let event = PaymentRefunded {
+            id: refund_id,
+            order_id: payment.order_id,
+            payment_id: payment.id,
+            amount: payment.amount,
+        };
+        outbox::enqueue(&mut tx, &event).await?;
+    }
     payments::set_status(&mut tx, payment.id, PaymentStatus::Refunded, None, None).await?;
     tx.commit().await.context("committing a refund")?;
     Ok(())

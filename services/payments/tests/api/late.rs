@@ -81,6 +81,13 @@ async fn a_charge_that_succeeds_after_the_order_was_cancelled_is_refunded() {
         0,
         "no payment.created for a refunded charge"
     );
+    let refunded = app
+        .wait_for_published::<common::events::PaymentRefunded>(1)
+        .await;
+    assert_eq!(refunded.len(), 1);
+    assert_eq!(refunded[0].order_id, order);
+    assert_eq!(refunded[0].payment_id, payment_id);
+    assert_eq!(refunded[0].amount, 2000);
 }
 
 #[tokio::test]

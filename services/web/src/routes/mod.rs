@@ -14,6 +14,7 @@ use crate::startup::AppState;
 mod assets;
 mod auth;
 mod home;
+mod mail;
 mod orders;
 mod tickets;
 
@@ -24,6 +25,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(tickets::router())
         .merge(orders::router())
+        .merge(mail::router(state.mail_dir.is_some()))
         .with_state(state)
         .merge(assets::router())
         .layer(map_response_with_state(stripe, page_headers))

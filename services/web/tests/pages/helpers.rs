@@ -43,6 +43,8 @@ struct Options {
     /// a test do: its jobs live in Redis until their order expires.
     expiration: bool,
     stripe_publishable_key: Option<&'static str>,
+    /// Where the development mail page reads mails from, if it is on.
+    mail_dir: Option<std::path::PathBuf>,
 }
 
 /// A site whose orders hold their ticket for 15 minutes.
@@ -51,6 +53,7 @@ pub(crate) async fn spawn_site() -> Site {
         order_expiration: Duration::from_secs(15 * 60),
         expiration: false,
         stripe_publishable_key: None,
+        mail_dir: None,
     })
     .await
 }
@@ -62,6 +65,7 @@ pub(crate) async fn spawn_site_with(order_expiration: Duration) -> Site {
         order_expiration,
         expiration: true,
         stripe_publishable_key: None,
+        mail_dir: None,
     })
     .await
 }
@@ -73,6 +77,18 @@ pub(crate) async fn spawn_stripe_site() -> Site {
         order_expiration: Duration::from_secs(15 * 60),
         expiration: false,
         stripe_publishable_key: Some("pk_test_web_pages"),
+        mail_dir: None,
+    })
+    .await
+}
+
+/// A site with the development mail page on, reading `mail_dir`.
+pub(crate) async fn spawn_site_with_mail(mail_dir: std::path::PathBuf) -> Site {
+    start(Options {
+        order_expiration: Duration::from_secs(15 * 60),
+        expiration: false,
+        stripe_publishable_key: None,
+        mail_dir: Some(mail_dir),
     })
     .await
 }
@@ -119,12 +135,14 @@ async fn start(options: Options) -> Site {
             redis_url: testing::redis_url(),
             queue: format!("{}:expiration", env.prefix),
         }),
+        notifications: None,
         web: web::config::Settings {
             process: common.process,
             apis: web::config::ApiUrls::all(base.parse().expect("base url")),
             stripe_publishable_key: options.stripe_publishable_key.map(str::to_string),
             tickets_per_page: PER_PAGE,
             api_timeout: Duration::from_secs(5),
+            mail_dir: options.mail_dir.clone(),
         },
     };
     let lifecycle = Lifecycle::new();

@@ -8,6 +8,7 @@ mod assets;
 mod auth;
 mod helpers;
 mod home;
+mod mail;
 mod orders;
 mod payment;
 mod tickets;
