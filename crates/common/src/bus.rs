@@ -57,6 +57,7 @@ impl Bus {
         Ok(bus)
     }
 
+    /// A bus on an existing connection, under `prefix`.
     pub fn with_client(client: async_nats::Client, prefix: &str) -> Self {
         let mut js = jetstream::new(client.clone());
         js.set_timeout(PUBLISH_ACK_TIMEOUT);
@@ -88,10 +89,12 @@ impl Bus {
         &self.client_name
     }
 
+    /// The underlying NATS connection.
     pub fn client(&self) -> &async_nats::Client {
         &self.client
     }
 
+    /// The JetStream context, with the publish timeout set.
     pub fn jetstream(&self) -> &jetstream::Context {
         &self.js
     }

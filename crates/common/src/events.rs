@@ -13,10 +13,15 @@ use uuid::Uuid;
 /// A JetStream stream: one per publishing service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stream {
+    /// `USERS`: user.* from auth.
     Users,
+    /// `TICKETS`: ticket.* from tickets.
     Tickets,
+    /// `ORDERS`: order.* from orders.
     Orders,
+    /// `EXPIRATION`: expiration.* from expiration.
     Expiration,
+    /// `PAYMENTS`: payment.* from payments.
     Payments,
     /// Messages a listener gave up on, with the reason.
     DeadLetter,
@@ -84,12 +89,17 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TicketSnapshot {
+    /// The ticket's id.
     pub id: Uuid,
+    /// Bumped by every change; replicas apply v only on top of v − 1.
     pub version: i64,
+    /// What the seller calls it.
     pub title: String,
     /// Cents.
     pub price: i64,
+    /// The seller.
     pub user_id: Uuid,
+    /// The order holding it, while one does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<Uuid>,
 }
@@ -127,6 +137,7 @@ pub use crate::contract::OrderStatus;
 /// The ticket an order holds, as `order.created` carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderTicket {
+    /// The ticket's id.
     pub id: Uuid,
     /// Cents.
     pub price: i64,
@@ -136,11 +147,17 @@ pub struct OrderTicket {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderCreated {
+    /// The order's id.
     pub id: Uuid,
+    /// 0 when created; bumped by every change.
     pub version: i64,
+    /// Its status when the event was written.
     pub status: OrderStatus,
+    /// The buyer.
     pub user_id: Uuid,
+    /// When the reservation runs out unless paid.
     pub expires_at: DateTime<Utc>,
+    /// The ticket it holds and its price.
     pub ticket: OrderTicket,
 }
 
@@ -155,14 +172,18 @@ impl Event for OrderCreated {
 /// The ticket a cancelled order released.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketRef {
+    /// The ticket's id.
     pub id: Uuid,
 }
 
 /// `order.cancelled`: the reservation ended without payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderCancelled {
+    /// The order's id.
     pub id: Uuid,
+    /// The order's version after the cancellation.
     pub version: i64,
+    /// The ticket it released.
     pub ticket: TicketRef,
 }
 
@@ -178,6 +199,7 @@ impl Event for OrderCancelled {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExpirationComplete {
+    /// The order whose time is up.
     pub order_id: Uuid,
 }
 
@@ -193,8 +215,11 @@ impl Event for ExpirationComplete {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentCreated {
+    /// The payment's id.
     pub id: Uuid,
+    /// The order it paid.
     pub order_id: Uuid,
+    /// The provider's id of the charge (a PaymentIntent's `pi_…`).
     pub stripe_id: String,
 }
 

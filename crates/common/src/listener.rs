@@ -92,6 +92,7 @@ impl Outcome {
 pub struct Delivery<E> {
     /// The event's id (its `Nats-Msg-Id`).
     pub id: Uuid,
+    /// The decoded payload.
     pub event: E,
     /// 1 on the first delivery.
     pub attempt: u64,
@@ -99,6 +100,7 @@ pub struct Delivery<E> {
 
 /// Handles one kind of event for one service.
 pub trait Listener: Send + Sync + 'static {
+    /// The event it handles; its subject names the durable consumer.
     type Event: Event;
 
     /// Applies the event. Commit any database transaction before returning
@@ -123,6 +125,7 @@ pub struct ListenerOptions {
     pub not_yet_delay: Duration,
     /// Backoff after the first failure; doubles per delivery up to `max_backoff`.
     pub min_backoff: Duration,
+    /// The longest backoff.
     pub max_backoff: Duration,
     /// How long the server waits for an ack (or an "in progress" signal)
     /// before redelivering: the longest a dead replica holds its messages.

@@ -93,6 +93,7 @@ pub struct RelayOptions {
     pub poll_interval: Duration,
     /// First wait after a failure; doubles up to `max_backoff`.
     pub min_backoff: Duration,
+    /// The longest backoff.
     pub max_backoff: Duration,
     /// Published rows older than this are deleted.
     pub retention: Duration,
