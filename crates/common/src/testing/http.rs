@@ -67,6 +67,18 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// Waits (at most `within`) until `/readyz` answers 200, and returns
+    /// its body's `checks`; panics when it never does.
+    pub async fn ready_checks(&self, within: Duration) -> Value {
+        let ready = crate::testing::eventually(within, || async {
+            self.client.send_get("/readyz").await.status() == StatusCode::OK
+        })
+        .await;
+        assert!(ready, "/readyz did not answer 200 within {within:?}");
+        let body: Value = self.client.get("/readyz", StatusCode::OK).await;
+        body["checks"].clone()
+    }
+
     /// The served service's lifecycle (to stop it mid-test).
     pub fn lifecycle(&self) -> &Lifecycle {
         &self.server.lifecycle

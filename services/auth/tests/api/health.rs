@@ -21,27 +21,9 @@ async fn healthz_answers_ok() {
 async fn readyz_reports_the_database_and_nats_reachable() {
     let app = spawn_app().await;
 
-    let ready = common::testing::eventually(std::time::Duration::from_secs(5), || async {
-        app.client
-            .request(reqwest::Method::GET, "/readyz")
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == StatusCode::OK)
-    })
-    .await;
-
-    assert!(ready);
-    let body: Value = app
-        .client
-        .request(reqwest::Method::GET, "/readyz")
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(body["checks"]["auth-database"], "ok");
-    assert_eq!(body["checks"]["nats"], "ok");
+    let checks = app.ready_checks(std::time::Duration::from_secs(5)).await;
+    assert_eq!(checks["auth-database"], "ok");
+    assert_eq!(checks["nats"], "ok");
 }
 
 #[tokio::test]
