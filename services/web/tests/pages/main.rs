@@ -8,6 +8,7 @@ mod assets;
 mod auth;
 mod helpers;
 mod home;
+mod market;
 mod orders;
 mod payment;
 mod tickets;
