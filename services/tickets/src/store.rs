@@ -96,27 +96,60 @@ pub(crate) async fn lock(conn: &mut PgConnection, id: Uuid) -> anyhow::Result<Op
 /// Up to `search.limit + 1` tickets matching `search`, in its order, after
 /// its cursor: the extra row tells the caller whether a next page exists.
 /// The statement holds only the filters asked for, so that each search gets
-/// a plan that walks the index of its order (or of its words).
+/// a plan that walks the index of its order.
+///
+/// A text search that matches few tickets reads them through the GIN index
+/// first and sorts only them: walking the order's index would read the
+/// whole table before giving up on a rare word. One that matches many keeps
+/// the walk, which meets a page of matches early.
 pub(crate) async fn search(
     pool: &PgPool,
     search: &Search,
     seller: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<Ticket>> {
-    let mut sql = search_query(search, seller, now);
+    let matches_first = match search.q {
+        None => false,
+        Some(_) => {
+            let mut count = QueryBuilder::new("SELECT count(*) FROM (SELECT 1 FROM tickets WHERE ");
+            push_filters(&mut count, search, seller, now);
+            count.push(" LIMIT ").push_bind(FEW_MATCHES).push(") AS m");
+            let found: i64 = count
+                .build_query_scalar()
+                .fetch_one(pool)
+                .await
+                .context("counting text matches")?;
+            found < FEW_MATCHES
+        }
+    };
+    let mut sql = if matches_first {
+        QueryBuilder::new(format!(
+            "WITH matches AS MATERIALIZED (SELECT {COLUMNS} FROM tickets WHERE "
+        ))
+    } else {
+        QueryBuilder::new(format!("SELECT {COLUMNS} FROM tickets WHERE "))
+    };
+    push_filters(&mut sql, search, seller, now);
+    if matches_first {
+        sql.push(format!(") SELECT {COLUMNS} FROM matches WHERE TRUE"));
+    }
+    push_page(&mut sql, search);
     sql.build_query_as::<Ticket>()
         .fetch_all(pool)
         .await
         .context("searching tickets")
 }
 
-/// The SQL of [`search`], with its parameters bound.
-pub(crate) fn search_query(
+/// Below this many text matches, [`search`] sorts the matches itself.
+const FEW_MATCHES: i64 = 1000;
+
+/// The WHERE conditions of a search (without the cursor).
+fn push_filters(
+    sql: &mut QueryBuilder<Postgres>,
     search: &Search,
     seller: Option<Uuid>,
     now: DateTime<Utc>,
-) -> QueryBuilder<Postgres> {
-    let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM tickets WHERE "));
+) {
     match (search.scope, seller) {
         (Scope::MyTickets, Some(seller)) => {
             sql.push("user_id = ").push_bind(seller);
@@ -127,11 +160,6 @@ pub(crate) fn search_query(
                 .push_bind(now)
                 .push(")");
         }
-    }
-    if let Some(q) = &search.q {
-        sql.push(" AND search @@ websearch_to_tsquery('simple', ")
-            .push_bind(q.clone())
-            .push(")");
     }
     if let Some(from) = search.from {
         sql.push(" AND event_date >= ").push_bind(from);
@@ -145,6 +173,15 @@ pub(crate) fn search_query(
     if let Some(max) = search.max_price {
         sql.push(" AND price <= ").push_bind(max.0);
     }
+    if let Some(q) = &search.q {
+        sql.push(" AND search @@ websearch_to_tsquery('simple', ")
+            .push_bind(q.clone())
+            .push(")");
+    }
+}
+
+/// The cursor's keyset condition, the order and the limit of a search.
+fn push_page(sql: &mut QueryBuilder<Postgres>, search: &Search) {
     const DATE_KEY: &str = "coalesce(event_date, 'infinity'::timestamptz)";
     match &search.after {
         None => {}
@@ -173,7 +210,6 @@ pub(crate) fn search_query(
         Sort::Price => " ORDER BY price, id",
     });
     sql.push(" LIMIT ").push_bind(search.limit + 1);
-    sql
 }
 
 /// A seller's totals: tickets by state, and what the sold ones earned.

@@ -311,3 +311,32 @@ async fn seller_me_lists_every_ticket_of_the_signed_in_seller_only() {
 fn urlencode(text: &str) -> String {
     text.replace('+', "%2B").replace(':', "%3A")
 }
+
+#[tokio::test]
+async fn a_word_with_many_matches_is_searched_in_the_same_order() {
+    let app = spawn_app().await;
+    // More matches than the store sorts by itself, so the order's index is walked.
+    sqlx::query(
+        "INSERT INTO tickets (id, title, price, user_id, event_date)
+         SELECT gen_random_uuid(), 'Common ' || n, 100 + (n * 37) % 5000, gen_random_uuid(),
+                now() + n * interval '1 hour'
+         FROM generate_series(1, 1200) AS n",
+    )
+    .execute(&app.db.pool)
+    .await
+    .expect("seed");
+
+    let (by_price, next) = titles(&app, "/api/tickets?q=common&sort=price&limit=3", None).await;
+    let (by_date, _) = titles(&app, "/api/tickets?q=common&sort=date&limit=3", None).await;
+
+    // The cheapest of the seeded prices, computed the same way.
+    let mut expected: Vec<(i64, i64)> = (1..=1200).map(|n| (100 + (n * 37) % 5000, n)).collect();
+    expected.sort();
+    let cheapest: Vec<String> = expected[..3]
+        .iter()
+        .map(|(_, n)| format!("Common {n}"))
+        .collect();
+    assert_eq!(by_price, cheapest, "sorted by price");
+    assert!(next.is_some(), "more pages");
+    assert_eq!(by_date, vec!["Common 1", "Common 2", "Common 3"]);
+}
