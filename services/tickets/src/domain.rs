@@ -700,4 +700,105 @@ mod tests {
         let names: Vec<String> = fields(err).into_iter().map(|(f, _)| f).collect();
         assert_eq!(names, vec!["limit", "before"]);
     }
+
+    fn search(query: &str, signed_in: bool) -> Result<Search, ApiError> {
+        let params: ListParams = serde_urlencoded::from_str(query).expect("a query");
+        params.parse(signed_in)
+    }
+
+    #[test]
+    fn a_cursor_reads_back_only_for_its_own_sort() {
+        let id = Uuid::now_v7();
+        let date = DateTime::parse_from_rfc3339("2030-01-02T03:04:05.123456Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        for (sort, cursor) in [
+            (Sort::Newest, Cursor::Newest { id }),
+            (
+                Sort::Date,
+                Cursor::Date {
+                    date: Some(date),
+                    id,
+                },
+            ),
+            (Sort::Date, Cursor::Date { date: None, id }),
+            (Sort::Price, Cursor::Price { price: 1550, id }),
+        ] {
+            let text = cursor.encode();
+            assert_eq!(Cursor::decode(&text, sort), Some(cursor.clone()), "{text}");
+            let other = if sort == Sort::Price {
+                Sort::Date
+            } else {
+                Sort::Price
+            };
+            assert_eq!(
+                Cursor::decode(&text, other),
+                None,
+                "{text} is not a {other:?} cursor"
+            );
+        }
+        assert_eq!(Cursor::decode("not base64!", Sort::Newest), None);
+        assert_eq!(
+            Cursor::decode(&URL_SAFE_NO_PAD.encode("price|x|y"), Sort::Price),
+            None
+        );
+    }
+
+    #[test]
+    fn a_search_keeps_its_filters_as_typed_values() {
+        let parsed = search(
+            "q=+Tosca+&from=2030-01-01T00:00:00%2B01:00&to=2030-02-01T00:00:00Z&minPrice=10.5&maxPrice=20&sort=price&limit=5",
+            false,
+        )
+        .expect("valid");
+        assert_eq!(parsed.q.as_deref(), Some("Tosca"));
+        assert_eq!(
+            parsed.from.map(|d| d.to_rfc3339()),
+            Some("2029-12-31T23:00:00+00:00".into())
+        );
+        assert_eq!(parsed.min_price, Some(Cents(1050)));
+        assert_eq!(parsed.max_price, Some(Cents(2000)));
+        assert_eq!(
+            (parsed.sort, parsed.limit, parsed.scope),
+            (Sort::Price, 5, Scope::Listed)
+        );
+    }
+
+    #[test]
+    fn every_bad_search_parameter_is_reported_on_its_field() {
+        let err = search(
+            "sort=x&from=y&minPrice=0&maxPrice=-2&seller=you&cursor=z",
+            false,
+        )
+        .expect_err("bad");
+        let names: Vec<String> = fields(err).into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            names,
+            vec!["sort", "cursor", "from", "minPrice", "maxPrice", "seller"]
+        );
+    }
+
+    #[test]
+    fn seller_me_needs_a_signed_in_user() {
+        assert!(matches!(
+            search("seller=me", false),
+            Err(ApiError::Unauthorized)
+        ));
+        assert_eq!(
+            search("seller=me", true).expect("mine").scope,
+            Scope::MyTickets
+        );
+    }
+
+    #[test]
+    fn a_blank_or_null_detail_clears_it_and_an_absent_one_is_kept() {
+        let input =
+            body(json!({"title": "T", "price": 1, "venue": "", "city": null, "seat": " 7 "}))
+                .parse(Utc::now())
+                .expect("valid");
+        assert_eq!(input.details.venue, Change::Clear);
+        assert_eq!(input.details.city, Change::Clear);
+        assert_eq!(input.details.seat, Change::Set("7".into()));
+        assert_eq!(input.details.row, Change::Keep);
+    }
 }
