@@ -56,6 +56,7 @@ pub fn ticket_created_payload() -> anyhow::Result<Bytes> {
         price: 4250,
         user_id: Uuid::now_v7(),
         order_id: None,
+        details: Default::default(),
     });
     Ok(serde_json::to_vec(&event)
         .context("encoding a ticket.created event")?

@@ -45,3 +45,26 @@ impl std::str::FromStr for OrderStatus {
         }
     }
 }
+
+/// Where a listed ticket stands, as its JSON string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TicketStatus {
+    /// Listed and free to reserve.
+    Available,
+    /// Held by an order until it is paid or its reservation ends.
+    Reserved,
+    /// Paid for; it can no longer be edited or reserved.
+    Sold,
+}
+
+impl TicketStatus {
+    /// The status as its JSON string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Reserved => "reserved",
+            Self::Sold => "sold",
+        }
+    }
+}

@@ -102,6 +102,37 @@ pub struct TicketSnapshot {
     /// The order holding it, while one does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<Uuid>,
+    /// What the ticket is for and where the seat is. Every field is optional
+    /// so that events published before they existed still decode.
+    #[serde(default, flatten)]
+    pub details: EventDetails,
+}
+
+/// What a ticket is for: the event, its place and time, and the seat.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventDetails {
+    /// The concert, match or show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_name: Option<String>,
+    /// Where it takes place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<String>,
+    /// The venue's town.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// When it starts; a ticket leaves the listings once it has passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_date: Option<DateTime<Utc>>,
+    /// The seat's section, row and number, as printed on the ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    /// See `section`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<String>,
+    /// See `section`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seat: Option<String>,
 }
 
 /// `ticket.created`: a ticket was listed (version 0).
@@ -189,6 +220,26 @@ pub struct OrderCancelled {
 
 impl Event for OrderCancelled {
     const SUBJECT: &'static str = "order.cancelled";
+
+    fn ordering_key(&self) -> Option<Uuid> {
+        Some(self.id)
+    }
+}
+
+/// `order.completed`: the order was paid and its ticket is sold. The version
+/// is the order's after completion, one more than the version before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCompleted {
+    /// The order.
+    pub id: Uuid,
+    /// The order's version after completion.
+    pub version: i64,
+    /// The ticket it bought.
+    pub ticket: TicketRef,
+}
+
+impl Event for OrderCompleted {
+    const SUBJECT: &'static str = "order.completed";
 
     fn ordering_key(&self) -> Option<Uuid> {
         Some(self.id)
@@ -297,6 +348,7 @@ mod tests {
             price: 1550,
             user_id: user,
             order_id: Some(order),
+            details: EventDetails::default(),
         };
         let expected = json!({"id": id, "version": 2, "title": "Concert", "price": 1550, "userId": user, "orderId": order});
         round_trip(&TicketUpdated(snap.clone()), expected);
@@ -339,6 +391,59 @@ mod tests {
         round_trip(
             &cancelled,
             json!({"id": id, "version": 1, "ticket": {"id": ticket}}),
+        );
+    }
+
+    #[test]
+    fn ticket_events_carry_event_details() {
+        let (id, user, _) = ids();
+        let event_date = DateTime::parse_from_rfc3339("2027-06-01T20:00:00+02:00")
+            .expect("time")
+            .with_timezone(&Utc);
+        let snap = TicketSnapshot {
+            id,
+            version: 3,
+            title: "Front row".into(),
+            price: 9900,
+            user_id: user,
+            order_id: None,
+            details: EventDetails {
+                event_name: Some("Tosca".into()),
+                venue: Some("La Scala".into()),
+                city: Some("Milan".into()),
+                event_date: Some(event_date),
+                section: Some("Stalls".into()),
+                row: Some("A".into()),
+                seat: Some("12".into()),
+            },
+        };
+        round_trip(
+            &TicketUpdated(snap),
+            json!({"id": id, "version": 3, "title": "Front row", "price": 9900, "userId": user,
+                   "eventName": "Tosca", "venue": "La Scala", "city": "Milan",
+                   "eventDate": "2027-06-01T18:00:00Z", "section": "Stalls", "row": "A",
+                   "seat": "12"}),
+        );
+    }
+
+    #[test]
+    fn ticket_events_published_before_event_details_still_decode() {
+        let (id, user, _) = ids();
+        let old = json!({"id": id, "version": 0, "title": "Concert", "price": 100, "userId": user});
+        let TicketCreated(snap) = serde_json::from_value(old).expect("an old event decodes");
+        assert_eq!(snap.details, EventDetails::default());
+    }
+
+    #[test]
+    fn order_completed_round_trips() {
+        let (id, ticket, _) = ids();
+        round_trip(
+            &OrderCompleted {
+                id,
+                version: 2,
+                ticket: TicketRef { id: ticket },
+            },
+            json!({"id": id, "version": 2, "ticket": {"id": ticket}}),
         );
     }
 

@@ -45,6 +45,8 @@ pub(crate) struct Ticket {
     /// The seller.
     pub(crate) user_id: Uuid,
     pub(crate) version: i64,
+    /// When its event takes place, if the seller said.
+    pub(crate) event_date: Option<DateTime<Utc>>,
 }
 
 /// An order and the ticket it holds (or held, once cancelled).

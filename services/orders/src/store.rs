@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use common::error::ResultExt as _;
 use common::events::{
-    OrderCancelled, OrderCreated, OrderStatus, OrderTicket, TicketRef, TicketSnapshot,
+    Event, OrderCancelled, OrderCompleted, OrderCreated, OrderStatus, OrderTicket, TicketRef,
+    TicketSnapshot,
 };
 use common::money::Cents;
 use common::outbox;
@@ -26,6 +27,7 @@ struct TicketRow {
     price: Cents,
     user_id: Uuid,
     version: i64,
+    event_date: Option<DateTime<Utc>>,
 }
 
 impl From<TicketRow> for Ticket {
@@ -36,6 +38,7 @@ impl From<TicketRow> for Ticket {
             price: row.price,
             user_id: row.user_id,
             version: row.version,
+            event_date: row.event_date,
         }
     }
 }
@@ -43,13 +46,14 @@ impl From<TicketRow> for Ticket {
 /// Adds a ticket to the replica; `false` when it was already there.
 pub(crate) async fn insert_ticket(pool: &PgPool, ticket: &TicketSnapshot) -> anyhow::Result<bool> {
     let inserted = sqlx::query!(
-        "INSERT INTO tickets (id, title, price, user_id, version) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO tickets (id, title, price, user_id, version, event_date) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
         ticket.id,
         ticket.title,
         ticket.price,
         ticket.user_id,
-        ticket.version
+        ticket.version,
+        ticket.details.event_date
     )
     .execute(pool)
     .await
@@ -62,12 +66,13 @@ pub(crate) async fn insert_ticket(pool: &PgPool, ticket: &TicketSnapshot) -> any
 /// a newer state. `false` when no row was at the predecessor's version.
 pub(crate) async fn update_ticket(pool: &PgPool, ticket: &TicketSnapshot) -> anyhow::Result<bool> {
     let updated = sqlx::query!(
-        "UPDATE tickets SET title = $2, price = $3, version = $4 \
+        "UPDATE tickets SET title = $2, price = $3, version = $4, event_date = $5 \
          WHERE id = $1 AND version = $4::bigint - 1",
         ticket.id,
         ticket.title,
         ticket.price,
-        ticket.version
+        ticket.version,
+        ticket.details.event_date
     )
     .execute(pool)
     .await
@@ -86,7 +91,8 @@ pub(crate) async fn ticket_version(pool: &PgPool, id: Uuid) -> anyhow::Result<Op
 pub(crate) async fn find_ticket(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<Ticket>> {
     let row = sqlx::query_as!(
         TicketRow,
-        r#"SELECT id, title, price AS "price: Cents", user_id, version FROM tickets WHERE id = $1"#,
+        r#"SELECT id, title, price AS "price: Cents", user_id, version, event_date
+           FROM tickets WHERE id = $1"#,
         id
     )
     .fetch_optional(pool)
@@ -107,7 +113,8 @@ macro_rules! select_orders {
             r#"SELECT o.id, o.user_id, o.status, o.expires_at, o.version,
                       t.id AS ticket_id, t.title AS ticket_title,
                       t.price AS "ticket_price: Cents",
-                      t.user_id AS ticket_user_id, t.version AS ticket_version
+                      t.user_id AS ticket_user_id, t.version AS ticket_version,
+                      t.event_date AS ticket_event_date
                FROM orders o JOIN tickets t ON t.id = o.ticket_id "#
                 + $tail
             $(, $arg)*
@@ -126,6 +133,7 @@ struct OrderRow {
     ticket_price: Cents,
     ticket_user_id: Uuid,
     ticket_version: i64,
+    ticket_event_date: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<OrderRow> for Order {
@@ -144,6 +152,7 @@ impl TryFrom<OrderRow> for Order {
                 price: row.ticket_price,
                 user_id: row.ticket_user_id,
                 version: row.ticket_version,
+                event_date: row.ticket_event_date,
             },
         })
     }
@@ -341,6 +350,22 @@ pub(crate) async fn set_status(
     .context("changing an order's status")
 }
 
+/// Sets a locked order's final `status` and enqueues the event `event`
+/// makes of its new version and ticket, within the caller's transaction.
+async fn close_order<E: Event>(
+    conn: &mut PgConnection,
+    order: &LockedOrder,
+    status: OrderStatus,
+    event: impl FnOnce(i64, TicketRef) -> E,
+) -> anyhow::Result<i64> {
+    let version = set_status(conn, order.id, status).await?;
+    let ticket = TicketRef {
+        id: order.ticket_id,
+    };
+    outbox::enqueue(conn, &event(version, ticket)).await?;
+    Ok(version)
+}
+
 /// Cancels a locked order and enqueues its `order.cancelled`, within the
 /// caller's transaction. Cancelling frees the ticket: the order leaves the
 /// partial unique index.
@@ -348,14 +373,28 @@ pub(crate) async fn cancel_order(
     conn: &mut PgConnection,
     order: &LockedOrder,
 ) -> anyhow::Result<i64> {
-    let version = set_status(conn, order.id, OrderStatus::Cancelled).await?;
-    let event = OrderCancelled {
-        id: order.id,
-        version,
-        ticket: TicketRef {
-            id: order.ticket_id,
-        },
-    };
-    outbox::enqueue(conn, &event).await?;
-    Ok(version)
+    close_order(conn, order, OrderStatus::Cancelled, |version, ticket| {
+        OrderCancelled {
+            id: order.id,
+            version,
+            ticket,
+        }
+    })
+    .await
+}
+
+/// Completes a locked, paid order and enqueues its `order.completed`, within
+/// the caller's transaction; the order keeps holding its ticket for good.
+pub(crate) async fn complete_order(
+    conn: &mut PgConnection,
+    order: &LockedOrder,
+) -> anyhow::Result<i64> {
+    close_order(conn, order, OrderStatus::Complete, |version, ticket| {
+        OrderCompleted {
+            id: order.id,
+            version,
+            ticket,
+        }
+    })
+    .await
 }

@@ -11,7 +11,7 @@ use common::startup::Backbone;
 
 use crate::SERVICE;
 use crate::config::Settings;
-use crate::events::{OrderCancelledListener, OrderCreatedListener};
+use crate::events::{OrderCancelledListener, OrderCompletedListener, OrderCreatedListener};
 use crate::provider::PaymentProvider;
 
 /// The state every handler of the service can extract.
@@ -54,6 +54,7 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
         .await?;
     backbone.listen(OrderCreatedListener::new(pool.clone()));
     backbone.listen(OrderCancelledListener::new(pool.clone(), provider.clone()));
+    backbone.listen(OrderCompletedListener::new(pool.clone()));
     {
         let (pool, provider) = (pool.clone(), provider.clone());
         lifecycle.spawn(|shutdown| crate::reconcile::run(pool, provider, shutdown));

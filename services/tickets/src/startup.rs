@@ -10,7 +10,7 @@ use common::startup::Backbone;
 
 use crate::SERVICE;
 use crate::config::Settings;
-use crate::events::{OrderCancelledListener, OrderCreatedListener};
+use crate::events::{OrderCancelledListener, OrderCompletedListener, OrderCreatedListener};
 
 /// The state every handler of the service can extract.
 #[derive(Clone, FromRef)]
@@ -20,7 +20,7 @@ pub struct AppState {
 }
 
 /// Connects, migrates, starts the background tasks (outbox relay and the
-/// order.created / order.cancelled listeners) on `lifecycle`, and returns the
+/// order.created / order.cancelled / order.completed listeners) on `lifecycle`, and returns the
 /// service's routes and readiness checks. Fails only when the database
 /// cannot be migrated or the NATS URL is unusable; a broker that is down is
 /// waited for in the background.
@@ -31,6 +31,7 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
         .await?;
     backbone.listen(OrderCreatedListener::new(pool.clone()));
     backbone.listen(OrderCancelledListener::new(pool.clone()));
+    backbone.listen(OrderCompletedListener::new(pool.clone()));
 
     let state = AppState {
         pool,

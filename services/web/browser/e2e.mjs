@@ -4,7 +4,7 @@
 //   BASE_URL         the site (pages and APIs on one origin), required
 //   EXPIRY_BASE_URL  a site whose orders expire within a minute (started with
 //                    e.g. ORDER_EXPIRATION_SECONDS=5); default BASE_URL
-//   SCENARIOS        comma-separated: purchase, expiry (default: both)
+//   SCENARIOS        comma-separated: purchase, market, expiry (default: all)
 //   SCREENSHOT_DIR   where each step's screenshot goes
 //   CHROMIUM         the browser binary, default /usr/bin/chromium
 //
@@ -18,7 +18,7 @@ import { chromium } from 'playwright-core';
 
 const BASE_URL = required('BASE_URL').replace(/\/+$/, '');
 const EXPIRY_BASE_URL = (process.env.EXPIRY_BASE_URL || BASE_URL).replace(/\/+$/, '');
-const SCENARIOS = (process.env.SCENARIOS || 'purchase,expiry').split(',').map((s) => s.trim()).filter(Boolean);
+const SCENARIOS = (process.env.SCENARIOS || 'purchase,market,expiry').split(',').map((s) => s.trim()).filter(Boolean);
 const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || path.resolve('target/browser-screenshots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 // Set when the site writes its mails to MAIL_DIR and shows them at /dev/mail (scripts/e2e).
@@ -236,7 +236,85 @@ async function expiryScenario() {
   }
 }
 
-const ALL = { purchase: purchaseScenario, expiry: expiryScenario };
+async function signIn(page, base, email) {
+  await page.goto(`${base}/auth/signin`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/`);
+  await page.getByText(`Signed in as ${email}`).waitFor();
+}
+
+/** List with event details → search finds it → buy → the seller's dashboard shows it sold. */
+async function marketScenario() {
+  const { page, errors, close } = await openBrowser();
+  const base = BASE_URL;
+  const event = `Tosca${Date.now().toString(36)}`;
+  const seller = unique('seller');
+  try {
+    await step('market: a seller lists a ticket with its event details', async () => {
+      await signUp(page, base, seller);
+      await page.getByRole('link', { name: 'Sell a ticket' }).first().click();
+      await page.waitForURL(`${base}/tickets/new`);
+      await page.getByLabel('Title').fill('Two in the stalls');
+      await page.getByLabel('Price (USD)').fill('80');
+      await page.getByLabel('Event', { exact: true }).fill(event);
+      await page.getByLabel('Venue').fill('La Scala');
+      await page.getByLabel('City').fill('Milan');
+      await page.getByLabel('Date and time (UTC)').fill('2099-06-01T20:00');
+      await page.getByLabel('Section').fill('Stalls');
+      await page.getByLabel('Row').fill('F');
+      await page.getByLabel('Seat', { exact: true }).fill('12');
+      await page.getByRole('button', { name: 'List ticket' }).click();
+      await page.waitForURL(/\/tickets\/[0-9a-f-]{36}$/);
+      await page.getByText('La Scala, Milan').waitFor();
+      await page.getByText('Mon 1 Jun 2099, 20:00 UTC').waitFor();
+      await screenshot(page, 'market', 'listed-with-details');
+      await signOut(page, base);
+    });
+    await step('market: a buyer searches for the event and finds it', async () => {
+      await signUp(page, base, unique('buyer'));
+      await page.getByRole('searchbox', { name: 'Search' }).fill(event.toLowerCase());
+      await page.getByRole('button', { name: 'Search' }).click();
+      await page.waitForURL(new RegExp(`q=${event.toLowerCase()}`));
+      const results = page.locator('.ticket-card');
+      await results.first().waitFor();
+      assert.equal(await results.count(), 1, 'one ticket matches');
+      await page.getByText(event).waitFor();
+      await screenshot(page, 'market', 'search-found');
+    });
+    await step('market: the buyer buys it', async () => {
+      await page.getByRole('link', { name: new RegExp('Two in the stalls') }).click();
+      await page.getByRole('button', { name: 'Purchase' }).click();
+      await page.waitForURL(/\/orders\/[0-9a-f-]{36}$/);
+      await page.getByLabel(/Visa/).check();
+      await page.getByRole('button', { name: /^Pay / }).click();
+      await page.getByText('Payment received. Your order is complete.').waitFor();
+      await signOut(page, base);
+    });
+    await step('market: the seller\'s dashboard shows it sold and the amount', async () => {
+      await signIn(page, base, seller);
+      // The sale reaches the tickets service through events: reload until it has.
+      const deadline = Date.now() + STEP_TIMEOUT_MS;
+      for (;;) {
+        await page.goto(`${base}/tickets/mine`);
+        if ((await page.getByText(/Sold on .* for \$80\.00/).count()) > 0) break;
+        assert.ok(Date.now() < deadline, 'the dashboard never showed the sale');
+        await page.waitForTimeout(500);
+      }
+      assert.equal((await page.locator('#total-sold').textContent()).trim(), '1');
+      assert.equal((await page.locator('#total-earned').textContent()).trim(), '$80.00');
+      const row = page.getByRole('row', { name: /Two in the stalls/ });
+      assert.equal(await row.getByRole('link', { name: 'Edit' }).count(), 0, 'a sold ticket has no edit link');
+      await screenshot(page, 'market', 'dashboard-sold');
+    });
+    assert.deepEqual(errors, [], 'no script errors');
+  } finally {
+    await close();
+  }
+}
+
+const ALL = { purchase: purchaseScenario, market: marketScenario, expiry: expiryScenario };
 
 mkdirSync(SCREENSHOT_DIR, { recursive: true });
 let failed = false;

@@ -30,6 +30,16 @@ impl fmt::Display for Price {
     }
 }
 
+/// A day as people read it: `1 Dec 2026`.
+pub(crate) fn day(at: DateTime<Utc>) -> String {
+    at.format("%-d %b %Y").to_string()
+}
+
+/// A date and time as people read it: `Tue 1 Dec 2026, 20:00 UTC`.
+pub(crate) fn when(at: DateTime<Utc>) -> String {
+    at.format("%a %-d %b %Y, %H:%M UTC").to_string()
+}
+
 /// Whole seconds from `now` until `until`, never negative.
 pub(crate) fn seconds_left(until: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
     (until - now).num_seconds().max(0)

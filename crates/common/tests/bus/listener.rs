@@ -215,6 +215,7 @@ fn snapshot(id: Uuid, version: i64, price: i64) -> TicketSnapshot {
         price,
         user_id: Uuid::nil(),
         order_id: None,
+        details: Default::default(),
     }
 }
 

@@ -83,6 +83,7 @@ pub(crate) fn ticket(seller: &UserCreated, title: &str, price: i64) -> TicketCre
         price,
         user_id: seller.id,
         order_id: None,
+        details: Default::default(),
     })
 }
 

@@ -10,8 +10,8 @@ use common::listener::{Delivery, Listener, Outcome};
 use crate::SERVICE;
 use crate::store;
 
-/// Completes a paid order; its ticket stays held for good. No event is
-/// emitted for completion. A payment for an order that was cancelled in the
+/// Completes a paid order and publishes `order.completed` through the
+/// outbox; its ticket stays held for good. A payment for an order that was cancelled in the
 /// meantime leaves the order cancelled: the payments service refunds such
 /// late payments. De-duplicated by event id in the inbox.
 #[derive(Clone)]
@@ -42,7 +42,7 @@ impl Listener for PaymentCreatedListener {
             .with_context(|| format!("payment for unknown order {order_id}"))?;
         match order.status {
             OrderStatus::Created | OrderStatus::AwaitingPayment => {
-                let version = store::set_status(&mut tx, order_id, OrderStatus::Complete).await?;
+                let version = store::complete_order(&mut tx, &order).await?;
                 tracing::info!(%order_id, payment_id = %payment.id, version, "order paid and complete");
             }
             OrderStatus::Cancelled => {

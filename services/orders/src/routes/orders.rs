@@ -82,6 +82,11 @@ async fn create(
             "You cannot buy your own ticket".into(),
         ));
     }
+    if ticket.event_date.is_some_and(|date| date <= Utc::now()) {
+        return Err(ApiError::BadRequest(
+            "This event has already taken place".into(),
+        ));
+    }
     let order = Order {
         id: Uuid::now_v7(),
         user_id: user.id,

@@ -181,6 +181,7 @@ async fn a_ticket_listed_through_ticket_created_can_be_reserved() {
             price: 4200,
             user_id: seller.id,
             order_id: None,
+            details: Default::default(),
         },
     ))
     .await;
@@ -198,4 +199,53 @@ async fn a_ticket_listed_through_ticket_created_can_be_reserved() {
         body["ticket"],
         json!({"id": ticket, "title": "Opera", "price": 42.0, "version": 0})
     );
+}
+
+#[tokio::test]
+async fn a_ticket_whose_event_has_passed_cannot_be_reserved() {
+    let app = spawn_app().await;
+    let ticket = app.ticket().await;
+    sqlx::query("UPDATE tickets SET event_date = now() - interval '1 minute' WHERE id = $1")
+        .bind(ticket)
+        .execute(&app.db.pool)
+        .await
+        .expect("move the event into the past");
+
+    let response = app.post_order(&User::new(), ticket).await;
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(first_message(&body), "This event has already taken place");
+    assert_eq!(app.count("SELECT count(*) FROM orders").await, 0);
+}
+
+#[tokio::test]
+async fn the_replica_keeps_the_event_date_that_ticket_events_carry() {
+    let app = spawn_app().await;
+    let ticket = Uuid::now_v7();
+    let date = chrono::Utc::now() + chrono::Duration::days(3);
+    app.publish(&common::events::TicketCreated(
+        common::events::TicketSnapshot {
+            id: ticket,
+            version: 0,
+            title: "Opera".into(),
+            price: 4200,
+            user_id: Uuid::now_v7(),
+            order_id: None,
+            details: common::events::EventDetails {
+                event_date: Some(date),
+                ..Default::default()
+            },
+        },
+    ))
+    .await;
+    let stored = common::testing::eventually(Duration::from_secs(10), || async {
+        app.count("SELECT count(*) FROM tickets WHERE event_date IS NOT NULL")
+            .await
+            == 1
+    })
+    .await;
+    assert!(stored, "the replica holds the event date");
+    let response = app.post_order(&User::new(), ticket).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
 }

@@ -1,6 +1,6 @@
 //! `payment.created`: a paid order completes.
 
-use common::events::PaymentCreated;
+use common::events::{OrderCompleted, PaymentCreated, TicketRef};
 use common::listener::{Delivery, Listener, Outcome};
 use orders::events::PaymentCreatedListener;
 use reqwest::StatusCode;
@@ -22,7 +22,8 @@ fn payment(id: Uuid, order_id: Uuid) -> Delivery<PaymentCreated> {
 }
 
 #[tokio::test]
-async fn a_payment_completes_the_order_and_its_ticket_stays_unavailable() {
+async fn a_payment_completes_the_order_publishes_order_completed_and_its_ticket_stays_unavailable()
+{
     let app = spawn_app().await;
     let buyer = User::new();
     let ticket = app.ticket().await;
@@ -41,11 +42,15 @@ async fn a_payment_completes_the_order_and_its_ticket_stays_unavailable() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.expect("json");
     assert_eq!(first_message(&body), "Ticket is already reserved");
+    let completed = app.wait_for_published::<OrderCompleted>(1).await;
     assert_eq!(
-        app.count("SELECT count(*) FROM outbox WHERE subject <> 'order.created'")
-            .await,
-        0,
-        "completion emits no event"
+        completed,
+        vec![OrderCompleted {
+            id: order,
+            version: 1,
+            ticket: TicketRef { id: ticket },
+        }],
+        "completion emits order.completed at the order's new version"
     );
 }
 

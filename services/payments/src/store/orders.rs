@@ -33,9 +33,8 @@ pub(crate) async fn insert(pool: &PgPool, order: &OrderCreated) -> anyhow::Resul
 }
 
 /// Marks an order cancelled at `version`, if the replica holds an older
-/// version. The orders service bumps versions without events (completion),
-/// so a cancellation may be more than one version ahead; it is terminal, so
-/// nothing can come after it. `false` when no row was older.
+/// version. A cancellation is terminal, so nothing can come after it, and
+/// applying it over any older version is safe. `false` when no row was older.
 pub(crate) async fn cancel(pool: &PgPool, id: Uuid, version: i64) -> anyhow::Result<bool> {
     let updated = sqlx::query!(
         "UPDATE orders SET status = $3, version = $2 WHERE id = $1 AND version < $2",
@@ -46,6 +45,21 @@ pub(crate) async fn cancel(pool: &PgPool, id: Uuid, version: i64) -> anyhow::Res
     .execute(pool)
     .await
     .context("cancelling an order of the replica")?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Marks an order complete at `version`, only on top of its predecessor
+/// (`version` − 1). `false` when no row was at the predecessor's version.
+pub(crate) async fn complete(pool: &PgPool, id: Uuid, version: i64) -> anyhow::Result<bool> {
+    let updated = sqlx::query!(
+        "UPDATE orders SET status = $3, version = $2 WHERE id = $1 AND version = $2::bigint - 1",
+        id,
+        version,
+        OrderStatus::Complete.as_str()
+    )
+    .execute(pool)
+    .await
+    .context("completing an order of the replica")?;
     Ok(updated.rows_affected() == 1)
 }
 

@@ -1,10 +1,12 @@
-//! The orders replica, kept from order.created and order.cancelled.
+//! The orders replica, kept from order.created, order.cancelled and order.completed.
 
 use chrono::Utc;
-use common::events::{OrderCancelled, OrderCreated, OrderStatus, OrderTicket, Stream, TicketRef};
+use common::events::{
+    OrderCancelled, OrderCompleted, OrderCreated, OrderStatus, OrderTicket, Stream, TicketRef,
+};
 use common::listener::{Delivery, Listener, Outcome};
 use common::testing::eventually;
-use payments::events::{OrderCancelledListener, OrderCreatedListener};
+use payments::events::{OrderCancelledListener, OrderCompletedListener, OrderCreatedListener};
 use uuid::Uuid;
 
 use crate::helpers::{User, WAIT, spawn_app};
@@ -127,4 +129,60 @@ async fn the_replica_listeners_report_applied_duplicate_and_not_yet() {
         .await
         .expect("the order");
     assert_eq!(price, 2000, "the duplicate creation changed nothing");
+}
+
+fn completed(id: Uuid, version: i64) -> OrderCompleted {
+    OrderCompleted {
+        id,
+        version,
+        ticket: TicketRef { id: Uuid::now_v7() },
+    }
+}
+
+#[tokio::test]
+async fn order_completed_marks_the_replica_complete_at_its_version() {
+    let app = spawn_app().await;
+    let id = Uuid::now_v7();
+
+    app.publish(&completed(id, 1)).await;
+    app.publish(&created(id, Uuid::now_v7(), 2000)).await;
+
+    assert!(app.replica_reaches(id, "complete").await);
+    assert_eq!(app.replica(id).await, Some(("complete".into(), 1)));
+    assert!(app.messages(Stream::DeadLetter).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_completion_listener_applies_only_the_next_version() {
+    let app = spawn_app().await;
+    let created_listener = OrderCreatedListener::new(app.db.pool.clone());
+    let listener = OrderCompletedListener::new(app.db.pool.clone());
+    let id = Uuid::now_v7();
+
+    let unknown = listener
+        .handle(delivery(completed(id, 1)))
+        .await
+        .expect("handled");
+    created_listener
+        .handle(delivery(created(id, Uuid::now_v7(), 2000)))
+        .await
+        .expect("handled");
+    let early = listener
+        .handle(delivery(completed(id, 2)))
+        .await
+        .expect("handled");
+    let applied = listener
+        .handle(delivery(completed(id, 1)))
+        .await
+        .expect("handled");
+    let again = listener
+        .handle(delivery(completed(id, 1)))
+        .await
+        .expect("handled");
+
+    assert_eq!(unknown, Outcome::NotYet, "no order yet");
+    assert_eq!(early, Outcome::NotYet, "version 2 waits for version 1");
+    assert_eq!(applied, Outcome::Applied);
+    assert_eq!(again, Outcome::Duplicate);
+    assert_eq!(app.replica(id).await, Some(("complete".into(), 1)));
 }

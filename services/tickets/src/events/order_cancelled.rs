@@ -42,7 +42,7 @@ impl Listener for OrderCancelledListener {
             return Ok(Outcome::Duplicate);
         }
         if ticket.order_id == Some(order.id) {
-            let ticket = store::set_order(&mut tx, ticket.id, None).await?;
+            let ticket = store::set_order(&mut tx, ticket.id, None, None).await?;
             outbox::enqueue(&mut tx, &TicketUpdated(ticket.snapshot())).await?;
             tracing::info!(ticket_id = %ticket.id, order_id = %order.id, version = ticket.version, "ticket released");
         }

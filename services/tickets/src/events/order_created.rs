@@ -50,7 +50,8 @@ impl Listener for OrderCreatedListener {
             Some(_) => return Ok(Outcome::NotYet),
             None => {}
         }
-        let ticket = store::set_order(&mut tx, ticket.id, Some(order.id)).await?;
+        let ticket =
+            store::set_order(&mut tx, ticket.id, Some(order.id), Some(order.expires_at)).await?;
         outbox::enqueue(&mut tx, &TicketUpdated(ticket.snapshot())).await?;
         tx.commit().await.context("committing a reservation")?;
         tracing::info!(ticket_id = %ticket.id, order_id = %order.id, version = ticket.version, "ticket reserved");

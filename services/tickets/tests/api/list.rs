@@ -73,7 +73,7 @@ async fn the_list_renders_tickets_like_the_ticket_route() {
 
     assert_eq!(
         body,
-        json!([{"id": id, "title": "Concert", "price": 12.5, "userId": user.id, "version": 0}])
+        json!([{"id": id, "title": "Concert", "price": 12.5, "userId": user.id, "version": 0, "status": "available"}])
     );
 }
 

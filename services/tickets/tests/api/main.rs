@@ -7,5 +7,7 @@ mod health;
 mod helpers;
 mod list;
 mod listeners;
+mod search;
 mod show;
+mod sold;
 mod update;

@@ -16,7 +16,7 @@ async fn anyone_can_see_a_ticket_by_its_id() {
     let body: Value = response.json().await.expect("json");
     assert_eq!(
         body,
-        json!({"id": id, "title": "Concert", "price": 20.0, "userId": user.id, "version": 0})
+        json!({"id": id, "title": "Concert", "price": 20.0, "userId": user.id, "version": 0, "status": "available"})
     );
 }
 

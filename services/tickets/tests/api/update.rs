@@ -128,7 +128,7 @@ async fn updating_returns_the_ticket_one_version_up_and_publishes_ticket_updated
     let body: Value = response.json().await.expect("json");
     assert_eq!(
         body,
-        json!({"id": id, "title": "Opera", "price": 25.75, "userId": user.id, "version": 1})
+        json!({"id": id, "title": "Opera", "price": 25.75, "userId": user.id, "version": 1, "status": "available"})
     );
     assert_eq!(app.ticket(id).await, body);
     let updates = app.wait_for_published("ticket.updated", 1).await;

@@ -21,7 +21,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 pub(crate) use error::{ApiError, needs_sign_in};
-pub(crate) use types::{Order, Payment, Refusal, Ticket, TicketPage, User};
+pub(crate) use types::{
+    Order, Payment, Refusal, SellerSummary, Ticket, TicketInput, TicketPage, User,
+};
 
 use crate::config::ApiUrls;
 use crate::extract::Visitor;
@@ -170,16 +172,18 @@ impl ApiClient {
         Ok(answer.headers)
     }
 
-    /// One page of free tickets, newest first, older than `before`.
+    /// One page of the tickets for sale matching `search` (the API's own
+    /// query parameters, already encoded; see [`TicketPage`]).
     pub(crate) async fn tickets(
         &self,
         visitor: &Visitor,
         limit: u32,
-        before: Option<Uuid>,
+        search: &str,
     ) -> Result<TicketPage, ApiError> {
         let mut path = format!("/api/tickets?limit={limit}");
-        if let Some(before) = before {
-            path.push_str(&format!("&before={before}"));
+        if !search.is_empty() {
+            path.push('&');
+            path.push_str(search);
         }
         let reply: Reply<Vec<Ticket>> = self
             .send(visitor, Method::GET, &self.tickets, &path, None::<&()>)
@@ -189,11 +193,36 @@ impl ApiClient {
             .headers
             .get(LINK)
             .and_then(|v| v.to_str().ok())
-            .and_then(types::next_cursor);
+            .and_then(types::next_query);
         Ok(TicketPage {
             tickets: reply.value,
             next,
         })
+    }
+
+    /// The signed-in seller's own tickets (every state), newest first, after
+    /// the page `search` names.
+    pub(crate) async fn my_tickets(
+        &self,
+        visitor: &Visitor,
+        limit: u32,
+        search: &str,
+    ) -> Result<TicketPage, ApiError> {
+        let mut query = String::from("seller=me");
+        if !search.is_empty() {
+            query.push('&');
+            query.push_str(search);
+        }
+        self.tickets(visitor, limit, &query).await
+    }
+
+    /// The signed-in seller's totals.
+    pub(crate) async fn seller_summary(
+        &self,
+        visitor: &Visitor,
+    ) -> Result<SellerSummary, ApiError> {
+        self.get(visitor, &self.tickets, "/api/tickets/summary")
+            .await
     }
 
     pub(crate) async fn ticket(&self, visitor: &Visitor, id: Uuid) -> Result<Ticket, ApiError> {
@@ -207,10 +236,9 @@ impl ApiClient {
     pub(crate) async fn create_ticket(
         &self,
         visitor: &Visitor,
-        title: &str,
-        price: &str,
+        input: &TicketInput,
     ) -> Result<Ticket, ApiError> {
-        let body = json!({"title": title, "price": types::price_value(price)});
+        let body = input.body();
         self.send(
             visitor,
             Method::POST,
@@ -226,10 +254,9 @@ impl ApiClient {
         &self,
         visitor: &Visitor,
         id: Uuid,
-        title: &str,
-        price: &str,
+        input: &TicketInput,
     ) -> Result<Ticket, ApiError> {
-        let body = json!({"title": title, "price": types::price_value(price)});
+        let body = input.body();
         let path = format!("/api/tickets/{id}");
         self.send(visitor, Method::PUT, &self.tickets, &path, Some(&body))
             .await?

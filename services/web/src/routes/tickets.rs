@@ -1,26 +1,32 @@
-//! `/tickets/...`: sell a ticket, see one, buy it, edit one's own.
+//! `/tickets/...`: sell a ticket, see one, buy it, edit one's own, and the
+//! seller's own tickets with their states and totals.
 
 use std::time::Duration;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::api::{ApiError, Ticket, User, needs_sign_in, retry_not_found};
+use common::contract::TicketStatus;
+
+use crate::api::{
+    ApiError, SellerSummary, Ticket, TicketInput, User, needs_sign_in, retry_not_found,
+};
 use crate::error::PageError;
 use crate::extract::{Form, PageId, Visitor};
 use crate::routes::page;
 use crate::startup::AppState;
-use crate::view::FormErrors;
+use crate::view::{self, FormErrors};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/tickets/new", get(new_form).post(create))
+        .route("/tickets/mine", get(mine))
         .route("/tickets/{id}", get(show))
         .route("/tickets/{id}/purchase", post(purchase))
         .route("/tickets/{id}/edit", get(edit_form).post(update))
@@ -39,14 +45,57 @@ struct TicketFormPage {
     user: Option<User>,
     /// `None` when listing a new ticket.
     ticket_id: Option<Uuid>,
-    title: String,
-    price: String,
+    form: TicketInput,
     errors: FormErrors,
     /// A reserved ticket cannot be edited: the form is shown disabled.
     reserved: bool,
+    /// Nor can a sold one.
+    sold: bool,
+}
+
+/// One optional field of the ticket form.
+struct DetailField {
+    name: &'static str,
+    label: &'static str,
+    kind: &'static str,
+    value: String,
+    hint: &'static str,
 }
 
 impl TicketFormPage {
+    /// The event details' fields, in the order the form asks for them.
+    fn detail_fields(&self) -> Vec<DetailField> {
+        let field = |name, label, kind, value: &str, hint| DetailField {
+            name,
+            label,
+            kind,
+            value: value.to_string(),
+            hint,
+        };
+        let form = &self.form;
+        vec![
+            field(
+                "eventName",
+                "Event",
+                "text",
+                &form.event_name,
+                "The concert, match or show.",
+            ),
+            field("venue", "Venue", "text", &form.venue, ""),
+            field("city", "City", "text", &form.city, ""),
+            field(
+                "eventDate",
+                "Date and time (UTC)",
+                "datetime-local",
+                &form.event_date,
+                "When the event starts, in UTC.",
+            ),
+            field("section", "Section", "text", &form.section, ""),
+            field("row", "Row", "text", &form.row, ""),
+            field("seat", "Seat", "text", &form.seat, ""),
+        ]
+    }
+
     fn heading(&self) -> &'static str {
         if self.ticket_id.is_some() {
             "Edit your ticket"
@@ -88,19 +137,116 @@ impl TicketPage {
     }
 
     fn is_reserved(&self) -> bool {
-        self.ticket.order_id.is_some()
+        self.ticket.state() == TicketStatus::Reserved
+    }
+
+    fn is_sold(&self) -> bool {
+        self.ticket.state() == TicketStatus::Sold
+    }
+
+    fn sold_on(&self) -> String {
+        self.ticket.sold_at.map(view::day).unwrap_or_default()
+    }
+
+    fn event_date(&self) -> String {
+        self.ticket
+            .details
+            .event_date
+            .map(view::when)
+            .unwrap_or_default()
+    }
+}
+
+/// The fields of the ticket form, as the API names them.
+const TICKET_FIELDS: &[&str] = &[
+    "title",
+    "price",
+    "eventName",
+    "venue",
+    "city",
+    "eventDate",
+    "section",
+    "row",
+    "seat",
+];
+
+#[derive(Template)]
+#[template(path = "my_tickets.html")]
+struct MyTicketsPage {
+    user: Option<User>,
+    tickets: Vec<Ticket>,
+    summary: SellerSummary,
+    next: Option<String>,
+}
+
+impl MyTicketsPage {
+    /// "Available", "Reserved until 14:05" or "Sold on 1 Dec 2026 for $20.00".
+    fn state(&self, ticket: &Ticket) -> String {
+        match ticket.state() {
+            TicketStatus::Available => "Available".into(),
+            TicketStatus::Reserved => match ticket.reserved_until {
+                Some(until) => format!("Reserved until {} UTC", until.format("%H:%M")),
+                None => "Reserved".into(),
+            },
+            TicketStatus::Sold => format!(
+                "Sold on {} for {}",
+                ticket.sold_at.map(view::day).unwrap_or_default(),
+                ticket.price
+            ),
+        }
+    }
+
+    fn editable(&self, ticket: &Ticket) -> bool {
+        ticket.state() == TicketStatus::Available
+    }
+
+    fn state_class(&self, ticket: &Ticket) -> &'static str {
+        ticket.state().as_str()
     }
 }
 
 #[derive(Deserialize, Default)]
-struct TicketForm {
+struct PageQuery {
     #[serde(default)]
-    title: String,
-    #[serde(default)]
-    price: String,
+    before: Option<String>,
 }
 
-const TICKET_FIELDS: &[&str] = &["title", "price"];
+/// `/tickets/mine`: the seller's tickets with their states and totals.
+async fn mine(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    let user = signed_in(&state, &visitor, "/tickets/mine").await?;
+    // Only the page cursor is passed on; a mangled one shows the first page.
+    let before = query
+        .and_then(|q| serde_urlencoded::from_str::<PageQuery>(&q).ok())
+        .and_then(|q| q.before)
+        .and_then(|b| Uuid::parse_str(b.trim()).ok())
+        .map(|id| format!("before={id}"))
+        .unwrap_or_default();
+    let (tickets, summary) = tokio::join!(
+        state.api.my_tickets(&visitor, MY_TICKETS_PER_PAGE, &before),
+        state.api.seller_summary(&visitor),
+    );
+    let tickets = tickets.map_err(|err| err.sign_in_to("/tickets/mine"))?;
+    let summary = summary.map_err(|err| err.sign_in_to("/tickets/mine"))?;
+    page(
+        StatusCode::OK,
+        &MyTicketsPage {
+            user: Some(user),
+            tickets: tickets.tickets,
+            summary,
+            next: tickets.next.and_then(|q| {
+                q.split('&')
+                    .find_map(|p| p.strip_prefix("before=").map(str::to_string))
+            }),
+        },
+    )
+}
+
+/// Tickets per page of the seller's dashboard.
+const MY_TICKETS_PER_PAGE: u32 = 50;
 
 async fn new_form(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
     let user = signed_in(&state, &visitor, "/tickets/new").await?;
@@ -109,10 +255,10 @@ async fn new_form(State(state): State<AppState>, visitor: Visitor) -> Result<Res
         &TicketFormPage {
             user: Some(user),
             ticket_id: None,
-            title: String::new(),
-            price: String::new(),
+            form: TicketInput::default(),
             errors: FormErrors::none(),
             reserved: false,
+            sold: false,
         },
     )
 }
@@ -120,13 +266,9 @@ async fn new_form(State(state): State<AppState>, visitor: Visitor) -> Result<Res
 async fn create(
     State(state): State<AppState>,
     visitor: Visitor,
-    Form(input): Form<TicketForm>,
+    Form(input): Form<TicketInput>,
 ) -> Result<Response, PageError> {
-    let refusal = match state
-        .api
-        .create_ticket(&visitor, &input.title, &input.price)
-        .await
-    {
+    let refusal = match state.api.create_ticket(&visitor, &input).await {
         Ok(ticket) => {
             return Ok(Redirect::to(&format!("/tickets/{}", ticket.id)).into_response());
         }
@@ -139,10 +281,10 @@ async fn create(
         &TicketFormPage {
             user,
             ticket_id: None,
-            title: input.title,
-            price: input.price,
+            form: input,
             errors: FormErrors::from_refusal(&refusal, TICKET_FIELDS),
             reserved: false,
+            sold: false,
         },
     )
 }
@@ -219,16 +361,16 @@ async fn edit_form(
     if ticket.user_id != user.id {
         return Err(PageError::Forbidden(SELLER_ONLY));
     }
-    let reserved = ticket.order_id.is_some();
+    let state = ticket.state();
     page(
         StatusCode::OK,
         &TicketFormPage {
             user: Some(user),
             ticket_id: Some(ticket.id),
-            title: ticket.title,
-            price: ticket.price.input(),
+            form: TicketInput::of(&ticket),
             errors: FormErrors::none(),
-            reserved,
+            reserved: state == TicketStatus::Reserved,
+            sold: state == TicketStatus::Sold,
         },
     )
 }
@@ -237,14 +379,10 @@ async fn update(
     State(state): State<AppState>,
     visitor: Visitor,
     PageId(id): PageId,
-    Form(input): Form<TicketForm>,
+    Form(input): Form<TicketInput>,
 ) -> Result<Response, PageError> {
     let here = format!("/tickets/{id}/edit");
-    let err = match state
-        .api
-        .update_ticket(&visitor, id, &input.title, &input.price)
-        .await
-    {
+    let err = match state.api.update_ticket(&visitor, id, &input).await {
         Ok(ticket) => {
             return Ok(Redirect::to(&format!("/tickets/{}", ticket.id)).into_response());
         }
@@ -259,10 +397,10 @@ async fn update(
         &TicketFormPage {
             user,
             ticket_id: Some(id),
-            title: input.title,
-            price: input.price,
+            form: input,
             errors: FormErrors::from_refusal(&refusal, TICKET_FIELDS),
             reserved: false,
+            sold: false,
         },
     )
 }

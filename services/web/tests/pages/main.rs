@@ -9,6 +9,7 @@ mod auth;
 mod helpers;
 mod home;
 mod mail;
+mod market;
 mod orders;
 mod payment;
 mod tickets;
