@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+pub use common::config::DEFAULT_LISTENER_BATCH;
 use common::lifecycle::{Lifecycle, Service};
 use common::testing::{self, TestDatabase, TestServer};
 use futures::StreamExt as _;
@@ -28,11 +29,17 @@ impl Marketplace {
     /// Creates both databases and a namespace, and starts both services
     /// (each migrates its database, runs its outbox relay and listeners).
     pub async fn start() -> anyhow::Result<Marketplace> {
+        Self::with_listener_batch(DEFAULT_LISTENER_BATCH).await
+    }
+
+    /// [`Marketplace::start`], with the orders service's batching listeners
+    /// taking at most `listener_batch` events at once (`LISTENER_BATCH`).
+    pub async fn with_listener_batch(listener_batch: usize) -> anyhow::Result<Marketplace> {
         let prefix = testing::unique_prefix();
         let tickets_db = TestDatabase::create_empty().await;
         let orders_db = TestDatabase::create_empty().await;
         let tickets = start_tickets(&prefix, &tickets_db).await?;
-        let orders = start_orders(&prefix, &orders_db).await?;
+        let orders = start_orders(&prefix, &orders_db, listener_batch).await?;
         Ok(Marketplace {
             prefix,
             tickets,
@@ -69,9 +76,13 @@ pub async fn start_tickets(prefix: &str, db: &TestDatabase) -> anyhow::Result<Te
 }
 
 /// Starts an orders service on `db` in the namespace `prefix`.
-pub async fn start_orders(prefix: &str, db: &TestDatabase) -> anyhow::Result<TestServer> {
+pub async fn start_orders(
+    prefix: &str,
+    db: &TestDatabase,
+    listener_batch: usize,
+) -> anyhow::Result<TestServer> {
     let lifecycle = Lifecycle::new();
-    let service = build_orders(prefix, &db.url, &lifecycle).await?;
+    let service = build_orders(prefix, &db.url, listener_batch, &lifecycle).await?;
     Ok(TestServer::start(service.into_app(), lifecycle).await)
 }
 
@@ -106,11 +117,14 @@ pub async fn clean_up(
 pub async fn build_orders(
     prefix: &str,
     database_url: &str,
+    listener_batch: usize,
     lifecycle: &Lifecycle,
 ) -> anyhow::Result<Service> {
+    let mut common = testing::common_settings(prefix);
+    common.nats.listener_batch = listener_batch;
     orders::startup::build(
         &orders::config::Settings {
-            common: testing::common_settings(prefix),
+            common,
             database_url: database_url.to_string(),
             order_expiration: ORDER_EXPIRATION,
             sweep: orders::config::SweepSettings::default(),

@@ -14,6 +14,9 @@
 //!    without a graceful shutdown while it holds deliveries and events flow,
 //!    and the time until every ticket is in the replica.
 //!
+//! With `--batches 1,64` every rate runs once per listener batch size, side
+//! by side (1: every event in a transaction of its own).
+//!
 //! `cargo run --release -p buytickets-bench --bin bench-pipeline -- --duration 60 --rates 200,400,800,1600`
 
 use std::time::Duration;
@@ -23,7 +26,7 @@ use async_nats::jetstream::consumer;
 use buytickets_bench::baseline::{self, Baseline};
 use buytickets_bench::lag::Lags;
 use buytickets_bench::load::{self, LATE, OpenRun, TicketClient};
-use buytickets_bench::marketplace::{self, Marketplace};
+use buytickets_bench::marketplace::{self, DEFAULT_LISTENER_BATCH, Marketplace};
 use buytickets_bench::{Summary, build_line, ms, positive, replica};
 use chrono::{DateTime, Utc};
 use clap::{Parser, ValueEnum};
@@ -48,6 +51,11 @@ struct Args {
     /// Seconds each rate runs (the figure is over 60).
     #[arg(long, default_value_t = 15, value_parser = positive())]
     duration: usize,
+    /// Listener batch sizes of the orders service to compare (`LISTENER_BATCH`;
+    /// 1 applies every event in a transaction of its own): every rate runs
+    /// once per size, side by side.
+    #[arg(long, value_delimiter = ',', default_value = "64", value_parser = positive())]
+    batches: Vec<usize>,
     /// Try every rate even after one did not hold.
     #[arg(long)]
     keep_going: bool,
@@ -126,60 +134,40 @@ async fn main() -> anyhow::Result<()> {
             "\n## Open model: {}s per rate, a fresh marketplace each; lag = ticket in the orders replica − API answered 201",
             args.duration
         );
-        let mut highest: Option<(usize, f64)> = None;
-        let mut at_api_rate = None;
-        for &rate in &rates {
-            let step = rate_step(rate, secs(args.duration), secs(args.catch_up)).await?;
-            step.print();
-            if Some(rate) == api_step {
-                at_api_rate = Some(step.verdict());
-            }
-            match step.verdict() {
-                Ok(()) => highest = Some((rate, step.run.achieved_rate())),
-                Err(_) if args.keep_going => {}
-                Err(_) => {
-                    let skipped: Vec<String> = rates
-                        .iter()
-                        .filter(|&&r| r > rate)
-                        .map(|r| r.to_string())
-                        .collect();
-                    if !skipped.is_empty() {
-                        println!("skipped higher rates: {}", skipped.join(", "));
+        let mut results = Vec::new();
+        for &batch in &args.batches {
+            let mut result = BatchResult {
+                batch,
+                highest: None,
+                at_api_rate: None,
+            };
+            for &rate in &rates {
+                let step = rate_step(rate, batch, secs(args.duration), secs(args.catch_up)).await?;
+                step.print();
+                if Some(rate) == api_step {
+                    result.at_api_rate = Some(step.verdict());
+                }
+                match step.verdict() {
+                    Ok(()) => result.highest = Some((rate, step.run.achieved_rate())),
+                    Err(_) if args.keep_going => {}
+                    Err(_) => {
+                        let skipped: Vec<String> = rates
+                            .iter()
+                            .filter(|&&r| r > rate)
+                            .map(|r| r.to_string())
+                            .collect();
+                        if !skipped.is_empty() {
+                            println!("skipped higher rates: {}", skipped.join(", "));
+                        }
+                        break;
                     }
-                    break;
                 }
             }
+            results.push(result);
         }
         println!("\n## Result");
-        match highest {
-            Some((rate, achieved)) => {
-                println!(
-                    "highest rate with replica lag p99 < {LAG_BOUND:?}, not growing: {rate}/s (achieved {achieved:.0}/s)"
-                );
-                if let Some(api) = api_rate {
-                    println!(
-                        "API alone (closed model): {api:.0}/s; pipeline / API: {:.2}",
-                        achieved / api
-                    );
-                }
-                if let Some(b) = &baseline {
-                    println!(
-                        "sustained events/s vs raw JetStream ({:.0}/s, the slower of publish and consume): ratio {:.3}",
-                        b.pipeline_rate(),
-                        achieved / b.pipeline_rate()
-                    );
-                }
-            }
-            None => println!("no rate held replica lag p99 < {LAG_BOUND:?}"),
-        }
-        if let Some(rate) = api_step {
-            match at_api_rate {
-                Some(Ok(())) => println!("at the API's own rate ({rate}/s) the pipeline holds"),
-                Some(Err(why)) => {
-                    println!("at the API's own rate ({rate}/s) the pipeline does not hold: {why}")
-                }
-                None => println!("the API's own rate ({rate}/s) was not tried"),
-            }
+        for result in &results {
+            result.print(api_rate, baseline.as_ref(), api_step);
         }
     }
 
@@ -241,9 +229,57 @@ async fn probe(clients: usize, duration: Duration) -> anyhow::Result<f64> {
     Ok(run.rate())
 }
 
+/// What the rates made of one listener batch size.
+struct BatchResult {
+    batch: usize,
+    /// The highest rate that held, and the rate it achieved.
+    highest: Option<(usize, f64)>,
+    /// The verdict at the rate the closed-model probe found, if it ran.
+    at_api_rate: Option<Result<(), String>>,
+}
+
+impl BatchResult {
+    fn print(&self, api_rate: Option<f64>, baseline: Option<&Baseline>, api_step: Option<usize>) {
+        let batch = self.batch;
+        match self.highest {
+            Some((rate, achieved)) => {
+                println!(
+                    "listener batch {batch}: highest rate with replica lag p99 < {LAG_BOUND:?}, not growing: {rate}/s (achieved {achieved:.0}/s)"
+                );
+                if let Some(api) = api_rate {
+                    println!(
+                        "  API alone (closed model): {api:.0}/s; pipeline / API: {:.2}",
+                        achieved / api
+                    );
+                }
+                if let Some(b) = baseline {
+                    println!(
+                        "  sustained events/s vs raw JetStream ({:.0}/s, the slower of publish and consume): ratio {:.3}",
+                        b.pipeline_rate(),
+                        achieved / b.pipeline_rate()
+                    );
+                }
+            }
+            None => {
+                println!("listener batch {batch}: no rate held replica lag p99 < {LAG_BOUND:?}")
+            }
+        }
+        if let Some(rate) = api_step {
+            match &self.at_api_rate {
+                Some(Ok(())) => println!("  at the API's own rate ({rate}/s) the pipeline holds"),
+                Some(Err(why)) => {
+                    println!("  at the API's own rate ({rate}/s) the pipeline does not hold: {why}")
+                }
+                None => println!("  the API's own rate ({rate}/s) was not tried"),
+            }
+        }
+    }
+}
+
 /// One open-model rate and what the replica made of it.
 struct Step {
     rate: usize,
+    batch: usize,
     run: OpenRun,
     lags: Lags,
 }
@@ -284,8 +320,9 @@ impl Step {
             .filter(|c| c.result.is_ok())
             .count();
         println!(
-            "\n### {}/s: achieved {:.0}/s; {} sent, {created} created, {} failed; {} sends late (> {LATE:?}), most behind {:.1} ms",
+            "\n### {}/s, listener batch {}: achieved {:.0}/s; {} sent, {created} created, {} failed; {} sends late (> {LATE:?}), most behind {:.1} ms",
             self.rate,
+            self.batch,
             self.run.achieved_rate(),
             self.run.creations.len(),
             self.run.failures().count(),
@@ -330,8 +367,13 @@ impl Step {
     }
 }
 
-async fn rate_step(rate: usize, duration: Duration, catch_up: Duration) -> anyhow::Result<Step> {
-    let market = Marketplace::start().await?;
+async fn rate_step(
+    rate: usize,
+    batch: usize,
+    duration: Duration,
+    catch_up: Duration,
+) -> anyhow::Result<Step> {
+    let market = Marketplace::with_listener_batch(batch).await?;
     replica::record_arrivals(&market.orders_db.pool).await?;
     let client = TicketClient::new(&market.tickets.address)?;
     let run = load::open(client, rate as f64, duration).await;
@@ -341,6 +383,7 @@ async fn rate_step(rate: usize, duration: Duration, catch_up: Duration) -> anyho
     market.stop().await?;
     Ok(Step {
         rate,
+        batch,
         run,
         lags: Lags::of(&created, &arrivals),
     })
@@ -373,7 +416,7 @@ impl Doomed {
             .spawn(async move {
                 // Never shut down: the runtime is dropped instead.
                 let lifecycle = Lifecycle::new();
-                marketplace::build_orders(&prefix, &url, &lifecycle)
+                marketplace::build_orders(&prefix, &url, DEFAULT_LISTENER_BATCH, &lifecycle)
                     .await
                     .map(drop)
             })
@@ -451,7 +494,7 @@ async fn recovery(
             .is_ok_and(|info| info.num_ack_pending > 0)
     })
     .await;
-    let survivor = marketplace::start_orders(&prefix, &orders_db).await?;
+    let survivor = marketplace::start_orders(&prefix, &orders_db, DEFAULT_LISTENER_BATCH).await?;
     let pending = ticket_created_consumer(&bus).await.ok();
     let killed_at = Utc::now();
     doomed.kill();

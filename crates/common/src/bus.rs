@@ -38,6 +38,8 @@ pub struct Bus {
     stream_replicas: usize,
     /// Permits to run an event handler, shared by every listener on this bus.
     handler_slots: Arc<Semaphore>,
+    /// Events of one lane a batching listener applies at once.
+    listener_batch: usize,
 }
 
 impl Bus {
@@ -53,6 +55,7 @@ impl Bus {
             .with_context(|| format!("connecting to NATS at {}", settings.url))?;
         let mut bus = Self::with_client(client, &settings.prefix);
         bus.stream_replicas = settings.stream_replicas;
+        bus.listener_batch = settings.listener_batch.max(1);
         bus.client_name = client_name.to_string();
         Ok(bus)
     }
@@ -68,6 +71,7 @@ impl Bus {
             client_name: String::new(),
             stream_replicas: 1,
             handler_slots: Arc::new(Semaphore::new(CONCURRENT_HANDLERS)),
+            listener_batch: crate::config::DEFAULT_LISTENER_BATCH,
         }
     }
 
@@ -76,6 +80,18 @@ impl Bus {
     pub fn with_concurrent_handlers(mut self, handlers: usize) -> Self {
         self.handler_slots = Arc::new(Semaphore::new(handlers.max(1)));
         self
+    }
+
+    /// Has batching listeners take at most `batch` queued events of a lane
+    /// into one call (default [`crate::config::DEFAULT_LISTENER_BATCH`]).
+    pub fn with_listener_batch(mut self, batch: usize) -> Self {
+        self.listener_batch = batch.max(1);
+        self
+    }
+
+    /// Events of one lane a batching listener takes at once.
+    pub(crate) fn listener_batch(&self) -> usize {
+        self.listener_batch
     }
 
     /// The permits listeners take to run a handler.

@@ -144,6 +144,10 @@ pub struct NatsSettings {
     /// cluster keep a copy of each stream (3 in a 3-server cluster, so that
     /// losing a server loses no event). At most 5.
     pub stream_replicas: usize,
+    /// `LISTENER_BATCH`, default 64 (1 to 1000): how many queued events of one
+    /// lane a listener that applies batches (e.g. a replica's inserts) takes
+    /// into one database transaction. 1 applies every event on its own.
+    pub listener_batch: usize,
 }
 
 /// Session token settings shared by every service that reads the cookie.
@@ -227,7 +231,11 @@ impl DatabaseServiceSettings {
     }
 }
 
-/// Reads `NATS_URL`, `NATS_PREFIX` and `NATS_STREAM_REPLICAS`.
+/// Events of one lane a batching listener applies in one transaction, unless
+/// `LISTENER_BATCH` says otherwise.
+pub const DEFAULT_LISTENER_BATCH: usize = 64;
+
+/// Reads `NATS_URL`, `NATS_PREFIX`, `NATS_STREAM_REPLICAS` and `LISTENER_BATCH`.
 pub fn nats_from_env() -> Result<NatsSettings, ConfigError> {
     let prefix: String = optional("NATS_PREFIX", String::new())?;
     if !prefix
@@ -248,10 +256,19 @@ pub fn nats_from_env() -> Result<NatsSettings, ConfigError> {
             "must be between 1 and 5",
         ));
     }
+    let listener_batch: usize = optional("LISTENER_BATCH", DEFAULT_LISTENER_BATCH)?;
+    if !(1..=1000).contains(&listener_batch) {
+        return Err(ConfigError::invalid(
+            "LISTENER_BATCH",
+            &listener_batch.to_string(),
+            "must be between 1 and 1000",
+        ));
+    }
     Ok(NatsSettings {
         url: optional("NATS_URL", "nats://127.0.0.1:4222".to_string())?,
         prefix,
         stream_replicas,
+        listener_batch,
     })
 }
 

@@ -22,6 +22,12 @@
 //! [`Bus`] ([`crate::bus::CONCURRENT_HANDLERS`] by default), so that
 //! listeners never take the database connections requests need.
 //!
+//! A listener that sets [`Listener::BATCHES`] is handed what queued up in
+//! a lane while the lane was busy (at most the bus's listener batch,
+//! `LISTENER_BATCH`) in one call, which applies it in one transaction: under
+//! a burst, one commit carries many events instead of one. Each message is
+//! still settled by its own outcome, in delivery order.
+//!
 //! The consumer's ack wait is short ([`ListenerOptions::ack_wait`]) so that
 //! the messages a dead replica held go to another replica within seconds;
 //! while a message is held (queued in a lane or being handled) the runtime
@@ -111,6 +117,30 @@ pub trait Listener: Send + Sync + 'static {
         &self,
         delivery: Delivery<Self::Event>,
     ) -> impl Future<Output = anyhow::Result<Outcome>> + Send;
+
+    /// Whether the runtime may hand this listener the events queued in one
+    /// lane together, through [`Listener::handle_batch`].
+    const BATCHES: bool = false;
+
+    /// Applies `deliveries` (events queued in one lane, in delivery order,
+    /// at most the bus's listener batch) and answers one outcome per
+    /// delivery, in the same order. Called only when [`Listener::BATCHES`]
+    /// is true, and only for two or more events. An implementation applies
+    /// them in one transaction, so that a run of events costs one commit; an
+    /// error fails the whole batch, and every event of it is redelivered.
+    /// The default handles them one by one.
+    fn handle_batch(
+        &self,
+        deliveries: Vec<Delivery<Self::Event>>,
+    ) -> impl Future<Output = anyhow::Result<Vec<Outcome>>> + Send {
+        async move {
+            let mut outcomes = Vec::with_capacity(deliveries.len());
+            for delivery in deliveries {
+                outcomes.push(self.handle(delivery).await?);
+            }
+            Ok(outcomes)
+        }
+    }
 }
 
 /// Retry, concurrency and recovery policy of a listener.
@@ -342,9 +372,24 @@ async fn consume<L: Listener>(
             }
         }
     };
+    let batch = if L::BATCHES { bus.listener_batch() } else { 1 };
     let work = futures::future::join_all(receivers.into_iter().map(|mut queue| async move {
         while let Some(held) = queue.recv().await {
-            consuming.process(held).await;
+            // What queued up in the lane while it was busy goes in one batch.
+            let mut run = vec![held];
+            while run.len() < batch {
+                match queue.try_recv() {
+                    Ok(next) => run.push(next),
+                    Err(_) => break,
+                }
+            }
+            if run.len() > 1 {
+                consuming.process_batch(run).await;
+            } else {
+                for held in run {
+                    consuming.process(held).await;
+                }
+            }
         }
     }));
     let handling = async { tokio::join!(dispatch, work).0 };
@@ -429,14 +474,8 @@ impl<L: Listener> Consuming<'_, L> {
             }
             return;
         }
-        let attempt = message
-            .info()
-            .map(|i| i.delivered.max(1) as u64)
-            .unwrap_or(1);
-        let context = header(&message, TRACEPARENT)
-            .and_then(TraceContext::parse)
-            .map(|c| c.child())
-            .unwrap_or_else(TraceContext::new_root);
+        let attempt = attempt_of(&message);
+        let context = trace_context(&message);
         let event_id = header(&message, "Nats-Msg-Id").unwrap_or_default();
         let span = tracing::info_span!(
             "event",
@@ -457,20 +496,15 @@ impl<L: Listener> Consuming<'_, L> {
         decoded: Result<(Uuid, L::Event), String>,
         attempt: u64,
     ) {
-        let (service, options) = (self.service, self.options);
-        let handled = |outcome: &'static str| {
-            metrics::counter!("events_handled_total", "service" => service.to_string(), "subject" => subject.to_string(), "outcome" => outcome)
-                .increment(1);
-        };
         let delivery = match decoded {
             Ok((id, event)) => Delivery { id, event, attempt },
             Err(reason) => {
                 self.release(message).await;
-                handled("undecodable");
+                self.count(subject, "undecodable");
                 tracing::error!(%reason, "undecodable message; terminating it");
                 dead_letter(
                     self.bus,
-                    service,
+                    self.service,
                     subject,
                     message,
                     &format!("undecodable: {reason}"),
@@ -479,13 +513,109 @@ impl<L: Listener> Consuming<'_, L> {
                 return;
             }
         };
-        let outcome = match self.bus.handler_slots().acquire().await {
-            Ok(_running) => AssertUnwindSafe(self.listener.handle(delivery))
+        let outcome = self.run(self.listener.handle(delivery)).await;
+        self.settle(message, subject, attempt, outcome).await;
+    }
+
+    /// Handles the decoded messages of `held` (events queued in one lane) in
+    /// one call of [`Listener::handle_batch`], inside one span `events`, then
+    /// settles each message by its own outcome. An undecodable message is
+    /// dead-lettered on its own, as always.
+    async fn process_batch(&self, held: Vec<Held<L::Event>>) {
+        if self.shutdown.is_cancelled() {
+            for held in held {
+                self.process(held).await;
+            }
+            return;
+        }
+        let mut taken = Vec::with_capacity(held.len());
+        let mut deliveries = Vec::with_capacity(held.len());
+        for held in held {
+            match held.decoded {
+                Ok((id, event)) => {
+                    let attempt = attempt_of(&held.message);
+                    deliveries.push(Delivery { id, event, attempt });
+                    taken.push((held.message, attempt, held._slot));
+                }
+                Err(reason) => {
+                    let held = Held {
+                        message: held.message,
+                        decoded: Err(reason),
+                        _slot: held._slot,
+                    };
+                    self.process(held).await;
+                }
+            }
+        }
+        let Some((first, ..)) = taken.first() else {
+            return;
+        };
+        let subject = self.bus.unprefixed(first.subject.as_str()).to_string();
+        // One span for the run; it continues the first event's trace.
+        let context = trace_context(first);
+        let span = tracing::info_span!(
+            "events",
+            service = self.service,
+            %subject,
+            events = taken.len(),
+            first_event_id = header(first, "Nats-Msg-Id").unwrap_or_default(),
+            trace_id = %context.trace_id()
+        );
+        let settling = async {
+            let count = deliveries.len();
+            let outcomes = match self.run(self.listener.handle_batch(deliveries)).await {
+                Ok(outcomes) if outcomes.len() == count => outcomes.into_iter().map(Ok).collect(),
+                Ok(outcomes) => {
+                    let reason = format!(
+                        "the handler answered {} outcomes for {count} events",
+                        outcomes.len()
+                    );
+                    (0..count)
+                        .map(|_| Err(anyhow::anyhow!(reason.clone())))
+                        .collect()
+                }
+                Err(e) => {
+                    let reason = format!("{e:#}");
+                    (0..count)
+                        .map(|_| Err(anyhow::anyhow!(reason.clone())))
+                        .collect::<Vec<_>>()
+                }
+            };
+            for ((message, attempt, _slot), outcome) in taken.iter().zip(outcomes) {
+                self.settle(message, &subject, *attempt, outcome).await;
+            }
+        };
+        trace::scope(context, settling.instrument(span)).await;
+    }
+
+    /// Runs a handler's future under one of the bus's handler permits; a
+    /// panic becomes an error.
+    async fn run<T>(&self, handling: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+        match self.bus.handler_slots().acquire().await {
+            Ok(_running) => AssertUnwindSafe(handling)
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("the handler panicked"))),
             Err(_) => Err(anyhow::anyhow!("the handler limit closed")),
-        };
+        }
+    }
+
+    fn count(&self, subject: &str, outcome: &'static str) {
+        metrics::counter!("events_handled_total", "service" => self.service.to_string(), "subject" => subject.to_string(), "outcome" => outcome)
+            .increment(1);
+    }
+
+    /// Acknowledges, naks or dead-letters `message` by what its handler
+    /// made of it.
+    async fn settle(
+        &self,
+        message: &Message,
+        subject: &str,
+        attempt: u64,
+        outcome: anyhow::Result<Outcome>,
+    ) {
+        let (service, options) = (self.service, self.options);
+        let handled = |outcome: &'static str| self.count(subject, outcome);
         self.release(message).await;
         let result = match outcome {
             Ok(outcome @ (Outcome::Applied | Outcome::Duplicate)) => {
@@ -558,6 +688,22 @@ fn lane_of<E: Event>(held: &Held<E>, lanes: usize) -> usize {
             .hash(&mut hasher),
     }
     (hasher.finish() % lanes as u64) as usize
+}
+
+/// 1 on the first delivery.
+fn attempt_of(message: &Message) -> u64 {
+    message
+        .info()
+        .map(|i| i.delivered.max(1) as u64)
+        .unwrap_or(1)
+}
+
+/// The trace a message's handling continues: its `traceparent`'s, else a new one.
+fn trace_context(message: &Message) -> TraceContext {
+    header(message, TRACEPARENT)
+        .and_then(TraceContext::parse)
+        .map(|c| c.child())
+        .unwrap_or_else(TraceContext::new_root)
 }
 
 fn header<'a>(message: &'a Message, name: &str) -> Option<&'a str> {

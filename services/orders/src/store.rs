@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use common::error::ResultExt as _;
@@ -45,26 +45,46 @@ impl From<TicketRow> for Ticket {
 
 /// Adds a ticket to the replica; `false` when it was already there.
 pub(crate) async fn insert_ticket(pool: &PgPool, ticket: &TicketSnapshot) -> anyhow::Result<bool> {
-    let inserted = sqlx::query!(
+    let inserted = insert_tickets(pool, std::slice::from_ref(ticket)).await?;
+    Ok(!inserted.is_empty())
+}
+
+/// Adds `tickets` to the replica in one statement; answers the ids of those
+/// that were not there yet (each once, even when listed twice).
+pub(crate) async fn insert_tickets(
+    pool: &PgPool,
+    tickets: &[TicketSnapshot],
+) -> anyhow::Result<Vec<Uuid>> {
+    let ids: Vec<Uuid> = tickets.iter().map(|t| t.id).collect();
+    let titles: Vec<String> = tickets.iter().map(|t| t.title.clone()).collect();
+    let prices: Vec<i64> = tickets.iter().map(|t| t.price).collect();
+    let sellers: Vec<Uuid> = tickets.iter().map(|t| t.user_id).collect();
+    let versions: Vec<i64> = tickets.iter().map(|t| t.version).collect();
+    let dates: Vec<Option<DateTime<Utc>>> = tickets.iter().map(|t| t.details.event_date).collect();
+    sqlx::query_scalar!(
         "INSERT INTO tickets (id, title, price, user_id, version, event_date) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-        ticket.id,
-        ticket.title,
-        ticket.price,
-        ticket.user_id,
-        ticket.version,
-        ticket.details.event_date
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::uuid[], $5::bigint[], \
+                              $6::timestamptz[]) \
+         ON CONFLICT (id) DO NOTHING RETURNING id",
+        &ids,
+        &titles,
+        &prices,
+        &sellers,
+        &versions,
+        &dates as &[Option<DateTime<Utc>>]
     )
-    .execute(pool)
+    .fetch_all(pool)
     .await
-    .context("adding a ticket to the replica")?;
-    Ok(inserted.rows_affected() == 1)
+    .context("adding tickets to the replica")
 }
 
 /// Applies `ticket` only on top of its predecessor (version − 1), in one
 /// statement, so that neither a duplicate nor an early version can overwrite
 /// a newer state. `false` when no row was at the predecessor's version.
-pub(crate) async fn update_ticket(pool: &PgPool, ticket: &TicketSnapshot) -> anyhow::Result<bool> {
+pub(crate) async fn update_ticket(
+    db: impl PgExecutor<'_>,
+    ticket: &TicketSnapshot,
+) -> anyhow::Result<bool> {
     let updated = sqlx::query!(
         "UPDATE tickets SET title = $2, price = $3, version = $4, event_date = $5 \
          WHERE id = $1 AND version = $4::bigint - 1",
@@ -74,16 +94,19 @@ pub(crate) async fn update_ticket(pool: &PgPool, ticket: &TicketSnapshot) -> any
         ticket.version,
         ticket.details.event_date
     )
-    .execute(pool)
+    .execute(db)
     .await
     .context("updating a ticket of the replica")?;
     Ok(updated.rows_affected() == 1)
 }
 
 /// The replica's version of a ticket; `None` when it has not heard of it.
-pub(crate) async fn ticket_version(pool: &PgPool, id: Uuid) -> anyhow::Result<Option<i64>> {
+pub(crate) async fn ticket_version(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> anyhow::Result<Option<i64>> {
     sqlx::query_scalar!("SELECT version FROM tickets WHERE id = $1", id)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await
         .context("reading a ticket's replica version")
 }

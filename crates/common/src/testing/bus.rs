@@ -30,6 +30,7 @@ pub fn nats_settings(prefix: &str) -> NatsSettings {
         url: nats_url(),
         prefix: prefix.to_string(),
         stream_replicas: 1,
+        listener_batch: crate::config::DEFAULT_LISTENER_BATCH,
     }
 }
 

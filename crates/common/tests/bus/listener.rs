@@ -901,3 +901,163 @@ async fn the_pipeline_counts_what_it_publishes_handles_and_dead_letters() {
     );
     assert_eq!(of("events_redelivered_total", &[]), None, "no redelivery");
 }
+
+/// A listener that takes the events queued in a lane in batches. It records,
+/// per ticket, the versions in the order they were applied and the size of
+/// every batch. Lenient, it applies whatever comes (a reordering by the
+/// runtime shows); strict, it applies v only on top of v − 1, as a versioned
+/// replica does. With `fail_first`, its first batch fails as a whole.
+#[derive(Clone, Default)]
+struct BatchRecorder {
+    strict: bool,
+    fail_first: Arc<std::sync::atomic::AtomicBool>,
+    seen: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, Vec<i64>>>>,
+    batches: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl BatchRecorder {
+    fn apply(&self, ticket: &TicketSnapshot) -> Outcome {
+        let mut seen = self.seen.lock().expect("not poisoned");
+        let versions = seen.entry(ticket.id).or_default();
+        let last = versions.last().copied();
+        if self.strict && last.is_some_and(|v| v >= ticket.version) {
+            return Outcome::Duplicate;
+        }
+        if self.strict && last.map_or(ticket.version != 0, |v| v + 1 != ticket.version) {
+            return Outcome::NotYet;
+        }
+        versions.push(ticket.version);
+        Outcome::Applied
+    }
+
+    fn applied(&self) -> usize {
+        self.seen
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+}
+
+impl Listener for BatchRecorder {
+    type Event = TicketUpdated;
+
+    async fn handle(&self, d: Delivery<TicketUpdated>) -> anyhow::Result<Outcome> {
+        self.batches.lock().expect("not poisoned").push(1);
+        Ok(self.apply(&d.event.0))
+    }
+
+    const BATCHES: bool = true;
+
+    async fn handle_batch(
+        &self,
+        deliveries: Vec<Delivery<TicketUpdated>>,
+    ) -> anyhow::Result<Vec<Outcome>> {
+        if self.fail_first.swap(false, Ordering::SeqCst) {
+            anyhow::bail!("simulated failure of a whole batch");
+        }
+        self.batches
+            .lock()
+            .expect("not poisoned")
+            .push(deliveries.len());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        Ok(deliveries.iter().map(|d| self.apply(&d.event.0)).collect())
+    }
+}
+
+/// Publishes versions 0..`versions` of `tickets` new tickets, version by
+/// version, so that each lane finds a backlog.
+async fn publish_versions(h: &Harness, tickets: usize, versions: i64) -> Vec<Uuid> {
+    let ids: Vec<Uuid> = (0..tickets).map(|_| Uuid::now_v7()).collect();
+    for version in 0..versions {
+        for id in &ids {
+            publish(h, &TicketUpdated(snapshot(*id, version, 100))).await;
+        }
+    }
+    ids
+}
+
+fn start_batching(h: &Harness, running: &Running, listener: BatchRecorder, batch: usize) {
+    running.tasks.spawn(listener::run(
+        h.bus.clone().with_listener_batch(batch),
+        "tests".to_string(),
+        listener,
+        fast_options(),
+        running.shutdown.clone(),
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_events_of_a_lane_are_applied_in_batches_in_order_per_ticket() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let ids = publish_versions(&h, 40, 6).await;
+    let recorder = BatchRecorder::default();
+    let running = Running::new();
+
+    start_batching(&h, &running, recorder.clone(), 8);
+
+    let all = eventually(Duration::from_secs(30), || async {
+        recorder.applied() == 240
+    })
+    .await;
+    running.stop().await;
+    assert!(all, "every version handled ({} of 240)", recorder.applied());
+    let seen = recorder.seen.lock().expect("not poisoned").clone();
+    for id in &ids {
+        assert_eq!(
+            seen.get(id),
+            Some(&(0..6).collect::<Vec<i64>>()),
+            "ticket {id}"
+        );
+    }
+    let batches = recorder.batches.lock().expect("not poisoned").clone();
+    let largest = batches.iter().copied().max().unwrap_or_default();
+    assert!(
+        largest > 1,
+        "queued events were batched (batches: {batches:?})"
+    );
+    assert!(
+        largest <= 8,
+        "no batch is larger than the bus allows (batches: {batches:?})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_fails_as_a_whole_is_redelivered_and_each_event_applied_once() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let ids = publish_versions(&h, 20, 4).await;
+    let recorder = BatchRecorder {
+        strict: true,
+        fail_first: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        ..BatchRecorder::default()
+    };
+    let running = Running::new();
+
+    start_batching(&h, &running, recorder.clone(), 16);
+
+    let all = eventually(Duration::from_secs(30), || async {
+        recorder.applied() == 80
+    })
+    .await;
+    running.stop().await;
+    assert!(all, "every version applied ({} of 80)", recorder.applied());
+    assert!(
+        !recorder.fail_first.load(Ordering::SeqCst),
+        "a batch failed"
+    );
+    let seen = recorder.seen.lock().expect("not poisoned").clone();
+    for id in &ids {
+        assert_eq!(
+            seen.get(id),
+            Some(&(0..4).collect::<Vec<i64>>()),
+            "ticket {id}"
+        );
+    }
+    let consumer = common::testing::consumer_info(&h.bus, "tests", TicketUpdated::SUBJECT)
+        .await
+        .expect("consumer");
+    assert_eq!(consumer.num_ack_pending, 0, "every delivery settled");
+}
