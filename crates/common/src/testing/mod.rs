@@ -4,7 +4,10 @@
 //! - [`db`]: a fresh PostgreSQL database per test;
 //! - [`bus`]: a JetStream namespace per test ([`TestEnv`] bundles it with a
 //!   database), publishing into it and reading what reached its streams;
-//! - [`nats_server`]: a private `nats-server` a test may stop and start;
+//! - [`nats_server`] and [`redis_server`]: private servers a test may kill
+//!   and restart;
+//! - [`fault_proxy`]: a TCP proxy that adds latency, hangs, resets and cuts
+//!   the connections to a real server;
 //! - [`http`]: [`spawn_app`], which serves a service under test, and
 //!   [`TestClient`], which calls it.
 //!
@@ -13,8 +16,10 @@
 
 pub mod bus;
 pub mod db;
+pub mod fault_proxy;
 pub mod http;
 pub mod nats_server;
+pub mod redis_server;
 
 use std::time::Duration;
 
@@ -31,7 +36,9 @@ pub use db::{TestDatabase, admin_database_url};
 pub use http::{
     TestApp, TestClient, TestServer, error_fields, expect, first_message, set_cookie, spawn_app,
 };
+pub use fault_proxy::{Fault, FaultProxy};
 pub use nats_server::NatsServer;
+pub use redis_server::RedisServer;
 
 /// The Redis server tests use (`REDIS_URL`, default local).
 pub fn redis_url() -> String {
