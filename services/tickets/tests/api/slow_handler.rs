@@ -21,7 +21,7 @@ async fn an_order_created_whose_handling_outlasts_the_ack_wait_is_delivered_and_
     app.wait_for_published("ticket.created", 1).await;
     let ack_wait = ListenerOptions::default().ack_wait;
 
-    proxy.set(Fault::Latency(Duration::from_millis(400)));
+    proxy.set(Fault::Latency(Duration::from_millis(250)));
     let order = Uuid::now_v7();
     app.publish(&order_created(order, ticket)).await;
     let started = Instant::now();
