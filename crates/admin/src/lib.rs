@@ -165,7 +165,12 @@ impl DeadLetters {
             .map(|id| vec![(EVENT_ID, id)])
             .unwrap_or_default();
         self.bus
-            .publish(&letter.subject, message_id, letter.payload.clone(), &headers)
+            .publish(
+                &letter.subject,
+                message_id,
+                letter.payload.clone(),
+                &headers,
+            )
             .await
             .with_context(|| format!("replaying dead letter #{}", letter.sequence))?;
         self.discard(letter.sequence).await?;

@@ -14,7 +14,11 @@ use clap::{Args, Parser, Subcommand};
 use common::bus::Bus;
 
 #[derive(Parser)]
-#[command(name = "buytickets-admin", version, about = "Operations on a buytickets deployment")]
+#[command(
+    name = "buytickets-admin",
+    version,
+    about = "Operations on a buytickets deployment"
+)]
 struct Cli {
     /// The deployment's NATS server.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]

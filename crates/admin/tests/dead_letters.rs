@@ -89,8 +89,7 @@ async fn inbox_rows(pool: &PgPool, consumer: &str) -> i64 {
 }
 
 #[tokio::test]
-async fn a_poison_event_is_dead_lettered_and_once_the_handler_is_fixed_a_replay_applies_it_once()
-{
+async fn a_poison_event_is_dead_lettered_and_once_the_handler_is_fixed_a_replay_applies_it_once() {
     let bus = bus().await;
     let db = TestDatabase::create(&Migrator::DEFAULT).await;
     let stop = Stop::new();
@@ -138,7 +137,13 @@ async fn a_poison_event_is_dead_lettered_and_once_the_handler_is_fixed_a_replay_
     .await;
     assert!(applied, "the fixed handler applied the replay");
     assert!(
-        testing::consumed(&bus, "healthy", "expiration.complete", Duration::from_secs(10)).await,
+        testing::consumed(
+            &bus,
+            "healthy",
+            "expiration.complete",
+            Duration::from_secs(10)
+        )
+        .await,
         "the other service received the replay too"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -151,7 +156,11 @@ async fn a_poison_event_is_dead_lettered_and_once_the_handler_is_fixed_a_replay_
     assert_eq!(inbox_rows(&db.pool, "buggy").await, 1);
     assert_eq!(inbox_rows(&db.pool, "healthy").await, 1);
     assert!(
-        letters.list(&Filter::default()).await.expect("list").is_empty(),
+        letters
+            .list(&Filter::default())
+            .await
+            .expect("list")
+            .is_empty(),
         "the replayed letter is gone"
     );
     stop.shutdown.cancel();

@@ -123,8 +123,11 @@ impl ApiError {
         let Self::Internal(err) = self else {
             return false;
         };
-        err.chain()
-            .any(|cause| cause.downcast_ref::<sqlx::Error>().is_some_and(is_unreachable))
+        err.chain().any(|cause| {
+            cause
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(is_unreachable)
+        })
     }
 
     fn entries(self) -> Vec<FieldError> {

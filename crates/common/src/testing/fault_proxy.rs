@@ -247,7 +247,10 @@ mod tests {
     async fn it_passes_delays_hangs_and_resets_traffic_on_demand() {
         let proxy = FaultProxy::start(&echo().await).await;
         let quick = Duration::from_millis(500);
-        assert_eq!(round_trip(proxy.port, quick).await.expect("passes"), b"ping");
+        assert_eq!(
+            round_trip(proxy.port, quick).await.expect("passes"),
+            b"ping"
+        );
 
         proxy.set(Fault::Latency(Duration::from_millis(150)));
         let started = std::time::Instant::now();

@@ -33,10 +33,10 @@ pub use bus::{
     wait_for_published,
 };
 pub use db::{TestDatabase, admin_database_url};
+pub use fault_proxy::{Fault, FaultProxy};
 pub use http::{
     TestApp, TestClient, TestServer, error_fields, expect, first_message, set_cookie, spawn_app,
 };
-pub use fault_proxy::{Fault, FaultProxy};
 pub use nats_server::NatsServer;
 pub use redis_server::RedisServer;
 

@@ -62,14 +62,17 @@ impl Drop for Replica {
 }
 
 /// A tickets replica on `database_url`, in the namespace of `common`.
-pub(crate) async fn tickets(common: &common::config::CommonSettings, database_url: &str) -> Replica {
+pub(crate) async fn tickets(
+    common: &common::config::CommonSettings,
+    database_url: &str,
+) -> Replica {
     let settings = tickets::config::Settings {
         common: common.clone(),
         database_url: database_url.to_string(),
     };
-    Replica::start(move |lifecycle| async move {
-        tickets::startup::build(&settings, &lifecycle).await
-    })
+    Replica::start(
+        move |lifecycle| async move { tickets::startup::build(&settings, &lifecycle).await },
+    )
     .await
 }
 
@@ -82,9 +85,9 @@ pub(crate) async fn orders(common: &common::config::CommonSettings, database_url
         order_expiration: Duration::from_secs(900),
         sweep: orders::config::SweepSettings::default(),
     };
-    Replica::start(move |lifecycle| async move {
-        orders::startup::build(&settings, &lifecycle).await
-    })
+    Replica::start(
+        move |lifecycle| async move { orders::startup::build(&settings, &lifecycle).await },
+    )
     .await
 }
 
@@ -149,6 +152,11 @@ pub(crate) async fn count(pool: &PgPool, sql: &'static str) -> i64 {
 }
 
 /// Waits (at most `within`) until `sql` counts `n`; returns whether it did.
-pub(crate) async fn until_count(pool: &PgPool, sql: &'static str, n: usize, within: Duration) -> bool {
+pub(crate) async fn until_count(
+    pool: &PgPool,
+    sql: &'static str,
+    n: usize,
+    within: Duration,
+) -> bool {
     testing::eventually(within, || async { count(pool, sql).await == n as i64 }).await
 }

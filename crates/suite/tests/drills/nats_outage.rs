@@ -92,7 +92,10 @@ async fn a_thousand_reservations_survive_a_kill_9_of_nats_none_lost_none_applied
          {recovered_in:?} after NATS came back, orders' replica settled after {replicated_in:?}"
     );
     assert!(reached, "every reservation reached the tickets service");
-    assert!(replicated, "every ticket.updated reached the orders service");
+    assert!(
+        replicated,
+        "every ticket.updated reached the orders service"
+    );
 
     // 0 lost, 0 twice: each ticket holds exactly its own order, once.
     let held: HashMap<Uuid, (Option<Uuid>, i64)> =
@@ -105,7 +108,11 @@ async fn a_thousand_reservations_survive_a_kill_9_of_nats_none_lost_none_applied
             .collect();
     assert_eq!(reservations.len(), RESERVATIONS);
     for (ticket, order) in &reservations {
-        assert_eq!(held.get(ticket), Some(&(Some(*order), 1)), "ticket {ticket}");
+        assert_eq!(
+            held.get(ticket),
+            Some(&(Some(*order), 1)),
+            "ticket {ticket}"
+        );
     }
     assert_eq!(
         count(&orders_db.pool, "SELECT count(*) FROM orders").await,
@@ -128,6 +135,10 @@ async fn a_thousand_reservations_survive_a_kill_9_of_nats_none_lost_none_applied
     assert_eq!(distinct.len(), RESERVATIONS);
     let updated = testing::published::<TicketUpdated>(&bus).await;
     let distinct: HashSet<Uuid> = updated.iter().map(|t| t.0.id).collect();
-    assert_eq!(updated.len(), RESERVATIONS, "one ticket.updated per reservation");
+    assert_eq!(
+        updated.len(),
+        RESERVATIONS,
+        "one ticket.updated per reservation"
+    );
     assert_eq!(distinct.len(), RESERVATIONS);
 }

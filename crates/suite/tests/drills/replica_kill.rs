@@ -85,7 +85,11 @@ async fn events_a_killed_replica_was_handling_are_applied_by_the_other_replica_w
     // Every ticket.updated is out; give orders replica "a" its share.
     assert!(testing::outbox_settled(&tickets_db.pool, Duration::from_secs(20)).await);
     tokio::time::sleep(stuck).await;
-    let replicated = count(&orders_db.pool, "SELECT count(*) FROM tickets WHERE version = 1").await;
+    let replicated = count(
+        &orders_db.pool,
+        "SELECT count(*) FROM tickets WHERE version = 1",
+    )
+    .await;
     assert!(
         replicated < RESERVATIONS as i64,
         "orders replica a holds some ticket.updated ({replicated}/{RESERVATIONS} applied)"
@@ -109,12 +113,28 @@ async fn events_a_killed_replica_was_handling_are_applied_by_the_other_replica_w
         RESERVATIONS as i64 - reserved,
         RESERVATIONS as i64 - replicated,
     );
-    assert!(taken_over, "tickets replica b applied every order.created once");
-    assert!(orders_taken_over, "orders replica b applied every ticket.updated once");
-    assert!(tickets_took < TAKE_OVER, "tickets took over in {tickets_took:?}");
-    assert!(orders_took < TAKE_OVER, "orders took over in {orders_took:?}");
+    assert!(
+        taken_over,
+        "tickets replica b applied every order.created once"
+    );
+    assert!(
+        orders_taken_over,
+        "orders replica b applied every ticket.updated once"
+    );
+    assert!(
+        tickets_took < TAKE_OVER,
+        "tickets took over in {tickets_took:?}"
+    );
+    assert!(
+        orders_took < TAKE_OVER,
+        "orders took over in {orders_took:?}"
+    );
     assert_eq!(
-        count(&tickets_db.pool, "SELECT count(*) FROM tickets WHERE version > 1").await,
+        count(
+            &tickets_db.pool,
+            "SELECT count(*) FROM tickets WHERE version > 1"
+        )
+        .await,
         0,
         "nothing applied twice"
     );

@@ -48,7 +48,9 @@ async fn every_one_of_200_reservations_expires_once_across_a_kill_9_and_restart_
     redis.resume();
     let resumed = Instant::now();
 
-    let events = h.wait_for_expirations(RESERVATIONS, Duration::from_secs(30)).await;
+    let events = h
+        .wait_for_expirations(RESERVATIONS, Duration::from_secs(30))
+        .await;
     let all_expired = (Utc::now() - due).to_std().unwrap_or_default();
     let expected: HashSet<Uuid> = orders.iter().map(|o| o.id).collect();
     let expired: HashSet<Uuid> = events.iter().map(|e| e.order_id).collect();
@@ -64,5 +66,9 @@ async fn every_one_of_200_reservations_expires_once_across_a_kill_9_and_restart_
         "none before it was due"
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(h.expirations().await.len(), RESERVATIONS, "each exactly once");
+    assert_eq!(
+        h.expirations().await.len(),
+        RESERVATIONS,
+        "each exactly once"
+    );
 }

@@ -34,7 +34,10 @@ async fn assert_unavailable(response: Response) {
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    assert!(retry_after.is_some_and(|s| s > 0), "Retry-After: {retry_after:?}");
+    assert!(
+        retry_after.is_some_and(|s| s > 0),
+        "Retry-After: {retry_after:?}"
+    );
     let body: Value = response.json().await.expect("the error body");
     assert_eq!(
         first_message(&body),

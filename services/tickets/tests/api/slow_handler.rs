@@ -37,9 +37,14 @@ async fn an_order_created_whose_handling_outlasts_the_ack_wait_is_delivered_and_
     .await;
     let took = started.elapsed();
     proxy.set(Fault::Pass);
-    eprintln!("slow handler drill: order.created applied {took:?} after it was published (ack wait {ack_wait:?})");
+    eprintln!(
+        "slow handler drill: order.created applied {took:?} after it was published (ack wait {ack_wait:?})"
+    );
     assert!(applied, "applied");
-    assert!(took > ack_wait, "the handling outlasted the ack wait ({took:?})");
+    assert!(
+        took > ack_wait,
+        "the handling outlasted the ack wait ({took:?})"
+    );
 
     app.wait_until_consumed(OrderCreated::SUBJECT).await;
     let consumer = app
