@@ -76,15 +76,16 @@ pub struct DeadLetters {
 }
 
 impl DeadLetters {
-    /// Opens the dead-letter stream of `bus`'s deployment, creating the
-    /// system's streams if they do not exist yet.
+    /// Opens the dead-letter stream of `bus`'s deployment. It leaves the
+    /// streams' configuration alone (the services own it), and fails when
+    /// the stream does not exist: no service ran on that deployment yet.
     pub async fn open(bus: Bus) -> anyhow::Result<DeadLetters> {
-        bus.ensure_streams().await?;
+        let name = bus.name(Stream::DeadLetter.name());
         let stream = bus
             .jetstream()
-            .get_stream(bus.name(Stream::DeadLetter.name()))
+            .get_stream(&name)
             .await
-            .context("opening the dead-letter stream")?;
+            .with_context(|| format!("opening the dead-letter stream {name}"))?;
         Ok(DeadLetters { bus, stream })
     }
 

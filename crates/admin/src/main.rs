@@ -8,6 +8,8 @@
 //! buytickets-admin dead-letters discard (<SEQ> | --subject S [--service S])
 //! ```
 
+use std::process::ExitCode;
+
 use admin::{DeadLetter, DeadLetters, Filter, format_age};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -84,9 +86,23 @@ struct Selection {
     filter: FilterArgs,
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let ran = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match ran {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let client = async_nats::connect(cli.nats_url.as_str())
         .await
         .with_context(|| format!("connecting to NATS at {}", cli.nats_url))?;
@@ -166,4 +182,27 @@ fn show(letter: &DeadLetter) {
     );
     println!("reason:    {}", letter.reason);
     println!("payload:\n{payload}");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn replay_and_discard_take_a_sequence_or_a_subject_but_not_both() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["buytickets-admin", "dead-letters"].iter().chain(args))
+        };
+        assert!(parse(&["replay", "3"]).is_ok());
+        assert!(parse(&["discard", "--subject", "ticket.updated"]).is_ok());
+        assert!(parse(&["replay"]).is_err(), "nothing selected");
+        assert!(parse(&["replay", "3", "--subject", "ticket.updated"]).is_err());
+    }
 }
