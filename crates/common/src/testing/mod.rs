@@ -84,6 +84,28 @@ where
     }
 }
 
+/// A port on 127.0.0.1 that nothing listens on right now, for a private
+/// server to take.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Blocks until something accepts connections on 127.0.0.1:`port`;
+/// panics naming `server` after 10 s.
+pub(crate) fn wait_until_listening(port: u16, server: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{server} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The key every service under test signs and checks sessions with.
 pub const TEST_SESSION_KEY: &str = "test-key-test-key-test-key-test-key!";
 

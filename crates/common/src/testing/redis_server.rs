@@ -1,10 +1,8 @@
 //! A private `redis-server` with an append-only file, for tests that kill
 //! and restart Redis: never the machine's own server.
 
-use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -21,10 +19,7 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts a server on a free port with an empty data directory.
     pub fn start() -> RedisServer {
-        let port = StdListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
+        let port = super::free_port();
         let dir = std::env::temp_dir().join(format!("bt-redis-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("a data directory");
         let mut server = RedisServer {
@@ -64,14 +59,7 @@ impl RedisServer {
             .spawn()
             .expect("redis-server is installed (scripts/dev installs it)");
         self.child = Some(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        super::wait_until_listening(self.port, "redis-server");
     }
 }
 
