@@ -94,9 +94,9 @@ pub(crate) fn free_port() -> u16 {
 }
 
 /// Blocks until something accepts connections on 127.0.0.1:`port`;
-/// panics naming `server` after 10 s.
+/// panics naming `server` after 30 s (a loaded machine starts slowly).
 pub(crate) fn wait_until_listening(port: u16, server: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             std::time::Instant::now() < deadline,

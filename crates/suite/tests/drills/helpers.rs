@@ -128,19 +128,35 @@ pub(crate) async fn list_tickets(client: &reqwest::Client, address: &str, n: usi
 }
 
 /// Reserves `ticket` through the orders replica at `address` as a new
-/// buyer; returns the order's id. Panics unless the answer is 201.
+/// buyer; returns the order's id. A 503 (the database was out of reach,
+/// nothing was written) is retried after a moment, as a client following
+/// `Retry-After` would; any other answer but 201 fails the test.
 pub(crate) async fn reserve(client: &reqwest::Client, address: &str, ticket: Uuid) -> Uuid {
     let cookie = testing::session_cookie(&testing::new_user());
-    let response = client
-        .post(format!("{address}/api/orders"))
-        .header("Cookie", cookie)
-        .json(&json!({"ticketId": ticket}))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
-    let body: Value = response.json().await.expect("json");
-    Uuid::parse_str(body["id"].as_str().expect("id")).expect("uuid")
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let response = client
+            .post(format!("{address}/api/orders"))
+            .header("Cookie", &cookie)
+            .json(&json!({"ticketId": ticket}))
+            .send()
+            .await
+            .expect("send");
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && attempts < 5 {
+            eprintln!("reserving {ticket}: 503 {body}; retrying");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        assert_eq!(
+            status,
+            reqwest::StatusCode::CREATED,
+            "reserving {ticket}: {body}"
+        );
+        return Uuid::parse_str(body["id"].as_str().expect("id")).expect("uuid");
+    }
 }
 
 /// The single number `sql` (a `SELECT count(*) …`) answers.
