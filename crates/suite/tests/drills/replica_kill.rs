@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::testing::{self, Fault, FaultProxy, TestDatabase};
 use futures::StreamExt as _;
 
-use crate::helpers::{self, all_ready, count, list_tickets, reserve, until_count};
+use crate::helpers::{self, Replica, all_ready, count, list_tickets, reserve, until_count};
 
 const RESERVATIONS: usize = 60;
 /// By when replica b must have taken over (applied the first event the
@@ -24,6 +24,32 @@ const ALL_APPLIED: Duration = Duration::from_secs(10);
 struct TakeOver {
     first: Option<Duration>,
     all: Option<Duration>,
+}
+
+/// Leaves `replica` stuck on its hung database for longer than an ack
+/// wait (the server, told the events are in progress, leaves them with it),
+/// checks that it holds some (`sql` counts the applied ones), kills it and
+/// closes its connections as the dead process's would close, and watches
+/// the other replica take over. Returns how many it held, and when.
+async fn kill_while_stuck(
+    replica: &mut Replica,
+    proxy: &FaultProxy,
+    pool: &sqlx::PgPool,
+    sql: &'static str,
+) -> (i64, TakeOver) {
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let applied = settled(pool, sql).await;
+    assert!(
+        applied < RESERVATIONS as i64,
+        "the replica holds some events ({applied}/{RESERVATIONS} applied)"
+    );
+    replica.kill();
+    // The database ends the dead replica's transactions and frees their locks.
+    proxy.set(Fault::Down);
+    (
+        RESERVATIONS as i64 - applied,
+        take_over(pool, sql, applied).await,
+    )
 }
 
 /// The count of `sql` once it has not moved for a second: replica b has
@@ -105,49 +131,20 @@ async fn events_a_killed_replica_was_handling_are_taken_over_by_the_other_replic
             }
         })
         .await;
-    // Longer than an ack wait: the server has been told the stuck events
-    // are in progress and leaves them with replica "a".
-    let stuck = Duration::from_secs(5);
-    tokio::time::sleep(stuck).await;
-    let reserved = settled(
-        &tickets_db.pool,
-        "SELECT count(*) FROM tickets WHERE order_id IS NOT NULL",
-    )
-    .await;
-    assert!(
-        reserved < RESERVATIONS as i64,
-        "tickets replica a holds some order.created ({reserved}/{RESERVATIONS} applied)"
-    );
-
-    tickets_a.kill();
-    // A dead process's connections close: the database ends its
-    // transactions and frees their locks.
-    tickets_proxy.set(Fault::Down);
-    let tickets_took = take_over(
+    let (tickets_held, tickets_took) = kill_while_stuck(
+        &mut tickets_a,
+        &tickets_proxy,
         &tickets_db.pool,
         "SELECT count(*) FROM tickets WHERE order_id IS NOT NULL AND version = 1",
-        reserved,
     )
     .await;
-
-    // Every ticket.updated is out; give orders replica "a" its share.
+    // Every ticket.updated is out; orders replica "a" holds its share.
     assert!(testing::outbox_settled(&tickets_db.pool, Duration::from_secs(20)).await);
-    tokio::time::sleep(stuck).await;
-    let replicated = settled(
+    let (orders_held, orders_took) = kill_while_stuck(
+        &mut orders_a,
+        &orders_proxy,
         &orders_db.pool,
         "SELECT count(*) FROM tickets WHERE version = 1",
-    )
-    .await;
-    assert!(
-        replicated < RESERVATIONS as i64,
-        "orders replica a holds some ticket.updated ({replicated}/{RESERVATIONS} applied)"
-    );
-    orders_a.kill();
-    orders_proxy.set(Fault::Down);
-    let orders_took = take_over(
-        &orders_db.pool,
-        "SELECT count(*) FROM tickets WHERE version = 1",
-        replicated,
     )
     .await;
 
@@ -155,10 +152,10 @@ async fn events_a_killed_replica_was_handling_are_taken_over_by_the_other_replic
         "replica kill drill: tickets replica a held {} of {RESERVATIONS} order.created; replica b applied the \
          first {} and all {} after the kill; orders replica a held {} ticket.updated; replica b applied the \
          first {} and all {} after the kill",
-        RESERVATIONS as i64 - reserved,
+        tickets_held,
         shown(tickets_took.first),
         shown(tickets_took.all),
-        RESERVATIONS as i64 - replicated,
+        orders_held,
         shown(orders_took.first),
         shown(orders_took.all),
     );
