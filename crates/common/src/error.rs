@@ -1,7 +1,9 @@
 //! The one error type of the HTTP API. Whatever goes wrong in a handler, the
 //! client sees `{"errors": [{"message": "…", "field": "…"}]}` with a fitting
 //! status; internal errors are logged with their whole chain and shown only as
-//! "Something went wrong".
+//! "Something went wrong". A database that cannot be reached (the pool
+//! timed out, the connection failed) is a 503 with `Retry-After`: the
+//! client may try again shortly, and nothing was changed.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -65,9 +67,31 @@ pub enum ApiError {
     /// 415: a JSON body was expected.
     #[error("Expected a JSON body with `Content-Type: application/json`")]
     UnsupportedMediaType,
-    /// 500: anything unexpected. Logged with its chain; never shown.
+    /// 503 with `Retry-After`: a dependency the request needs (the
+    /// database) cannot be reached right now; retrying shortly is safe.
+    #[error("The service is temporarily unavailable; please try again shortly")]
+    Unavailable,
+    /// 500: anything unexpected. Logged with its chain; never shown. One
+    /// whose cause is an unreachable database answers as [`ApiError::Unavailable`].
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// How long a client is told to wait before retrying a 503, in seconds.
+pub const RETRY_AFTER_SECONDS: u64 = 5;
+
+/// Whether `err` says the database could not be reached (no connection in
+/// time, a connection refused, reset or closed), rather than that a
+/// statement failed: the request can be retried as it is.
+pub fn is_unreachable(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed
+    )
 }
 
 impl ApiError {
@@ -87,11 +111,29 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) if self.database_unreachable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
+    /// An internal error caused, somewhere in its chain, by an unreachable
+    /// database.
+    fn database_unreachable(&self) -> bool {
+        let Self::Internal(err) = self else {
+            return false;
+        };
+        err.chain().any(|cause| {
+            cause
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(is_unreachable)
+        })
+    }
+
     fn entries(self) -> Vec<FieldError> {
+        if self.database_unreachable() {
+            return Self::Unavailable.entries();
+        }
         match self {
             Self::Validation(fields) => fields,
             Self::Internal(_) => vec![FieldError {
@@ -108,17 +150,31 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Internal(err) = &self {
-            tracing::error!(error = format!("{err:#}"), "request failed");
-        }
         let status = self.status();
-        (
+        if let Self::Internal(err) = &self {
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                // Expected while the database is away; the readiness probe
+                // and the pool metrics tell the story, one line per request
+                // would drown it.
+                tracing::warn!(error = format!("{err:#}"), "database unreachable");
+            } else {
+                tracing::error!(error = format!("{err:#}"), "request failed");
+            }
+        }
+        let mut response = (
             status,
             Json(ErrorBody {
                 errors: self.entries(),
             }),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }
 
@@ -226,6 +282,33 @@ mod tests {
             body,
             serde_json::json!({"errors": [{"message": "Not found"}]})
         );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_a_503_with_retry_after_even_behind_context() {
+        use anyhow::Context as _;
+        let failed: Result<(), sqlx::Error> = Err(sqlx::Error::PoolTimedOut);
+        let err = ApiError::from(failed.context("loading the ticket").expect_err("failed"));
+        let response = err.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get("retry-after").map(|v| v.as_bytes()),
+            Some(RETRY_AFTER_SECONDS.to_string().as_bytes())
+        );
+        let bytes = to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(
+            body["errors"][0]["message"],
+            "The service is temporarily unavailable; please try again shortly"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_statement_stays_a_500() {
+        let err = ApiError::from(sqlx::Error::RowNotFound);
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[tokio::test]

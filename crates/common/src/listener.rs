@@ -7,7 +7,13 @@
 //!   (permanently unprocessable) is dead-lettered at once;
 //! - a handler error is nak'ed with an exponential backoff, and after
 //!   `max_deliver` attempts the message goes to the dead-letter subject
-//!   `deadletter.<service>.<subject>` with the reason, and is terminated;
+//!   `deadletter.<service>.<subject>` with the reason and the attempts
+//!   ([`DEAD_LETTER_REASON`], [`DEAD_LETTER_ATTEMPTS`]), and is terminated;
+//!   `buytickets-admin` lists, replays and discards dead letters;
+//! - an event's id is its `Nats-Msg-Id`, unless it carries [`EVENT_ID`]: a
+//!   replayed dead letter is published under a new message id (so that
+//!   JetStream's duplicate window does not drop it) but keeps its event id,
+//!   so inbox de-duplication still recognises it;
 //! - a message that cannot be decoded is logged with its subject, sent to the
 //!   dead-letter subject and terminated, never retried;
 //! - the ack is sent only after the handler returned, i.e. after its database
@@ -63,6 +69,18 @@ use crate::bus::Bus;
 use crate::events::{Event, Stream};
 use crate::outbox::ENQUEUED_AT;
 use crate::trace::{self, TRACEPARENT, TraceContext};
+
+/// A header carrying the event's id when it differs from the message's
+/// `Nats-Msg-Id` (a replayed dead letter).
+pub const EVENT_ID: &str = "Buytickets-Event-Id";
+/// The dead letter's header saying why it was dead-lettered.
+pub const DEAD_LETTER_REASON: &str = "Dead-Letter-Reason";
+/// The dead letter's header counting the deliveries it was given.
+pub const DEAD_LETTER_ATTEMPTS: &str = "Dead-Letter-Attempts";
+/// The dead letter's header naming the subject it came from (unprefixed).
+pub const ORIGINAL_SUBJECT: &str = "Original-Subject";
+/// The dead letter's header holding the event's id.
+pub const ORIGINAL_MSG_ID: &str = "Original-Msg-Id";
 
 /// What a handler made of an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -720,13 +738,14 @@ fn lag(message: &Message) -> Option<Duration> {
     (Utc::now() - enqueued.with_timezone(&Utc)).to_std().ok()
 }
 
+/// The event's id: [`EVENT_ID`] when present, else `Nats-Msg-Id`.
+fn event_id(message: &Message) -> Option<&str> {
+    header(message, EVENT_ID).or_else(|| header(message, "Nats-Msg-Id"))
+}
+
 fn decode<E: Event>(message: &Message) -> Result<(Uuid, E), String> {
-    let id = message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Nats-Msg-Id"))
-        .ok_or("no Nats-Msg-Id header")?;
-    let id = Uuid::parse_str(id.as_str()).map_err(|e| format!("Nats-Msg-Id is not a UUID: {e}"))?;
+    let id = event_id(message).ok_or("no Nats-Msg-Id header")?;
+    let id = Uuid::parse_str(id).map_err(|e| format!("the event id is not a UUID: {e}"))?;
     let event = serde_json::from_slice(&message.payload).map_err(|e| e.to_string())?;
     Ok((id, event))
 }
@@ -736,27 +755,24 @@ fn decode<E: Event>(message: &Message) -> Result<(Uuid, E), String> {
 /// nak'ed instead, so nothing is dropped.
 async fn dead_letter(bus: &Bus, service: &str, subject: &str, message: &Message, reason: &str) {
     let target = format!("deadletter.{service}.{subject}");
-    let original_id = message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Nats-Msg-Id"))
-        .map(|v| v.as_str().to_string())
-        .unwrap_or_default();
-    let sequence = message
+    let original_id = event_id(message).unwrap_or_default();
+    let (sequence, attempts) = message
         .info()
-        .map(|i| i.stream_sequence)
+        .map(|i| (i.stream_sequence, i.delivered))
         .unwrap_or_default();
     let dead_letter_id = format!("{service}:{subject}:{sequence}");
     let reason_header = reason.replace(['\r', '\n'], " ");
+    let attempts = attempts.to_string();
     let published = bus
         .publish_with_id(
             &target,
             &dead_letter_id,
             message.payload.clone(),
             &[
-                ("Dead-Letter-Reason", reason_header.as_str()),
-                ("Original-Subject", subject),
-                ("Original-Msg-Id", original_id.as_str()),
+                (DEAD_LETTER_REASON, reason_header.as_str()),
+                (DEAD_LETTER_ATTEMPTS, attempts.as_str()),
+                (ORIGINAL_SUBJECT, subject),
+                (ORIGINAL_MSG_ID, original_id),
             ],
         )
         .await;

@@ -4,7 +4,10 @@
 //! - [`db`]: a fresh PostgreSQL database per test;
 //! - [`bus`]: a JetStream namespace per test ([`TestEnv`] bundles it with a
 //!   database), publishing into it and reading what reached its streams;
-//! - [`nats_server`]: a private `nats-server` a test may stop and start;
+//! - [`nats_server`] and [`redis_server`]: private servers a test may kill
+//!   and restart;
+//! - [`fault_proxy`]: a TCP proxy that adds latency, hangs, resets and cuts
+//!   the connections to a real server;
 //! - [`http`]: [`spawn_app`], which serves a service under test, and
 //!   [`TestClient`], which calls it.
 //!
@@ -13,8 +16,10 @@
 
 pub mod bus;
 pub mod db;
+pub mod fault_proxy;
 pub mod http;
 pub mod nats_server;
+pub mod redis_server;
 
 use std::time::Duration;
 
@@ -28,10 +33,12 @@ pub use bus::{
     wait_for_published,
 };
 pub use db::{TestDatabase, admin_database_url};
+pub use fault_proxy::{Fault, FaultProxy};
 pub use http::{
     TestApp, TestClient, TestServer, error_fields, expect, first_message, set_cookie, spawn_app,
 };
 pub use nats_server::NatsServer;
+pub use redis_server::RedisServer;
 
 /// The Redis server tests use (`REDIS_URL`, default local).
 pub fn redis_url() -> String {
@@ -74,6 +81,28 @@ where
             return false;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A port on 127.0.0.1 that nothing listens on right now, for a private
+/// server to take.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Blocks until something accepts connections on 127.0.0.1:`port`;
+/// panics naming `server` after 30 s (a loaded machine starts slowly).
+pub(crate) fn wait_until_listening(port: u16, server: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{server} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

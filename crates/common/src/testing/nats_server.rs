@@ -1,10 +1,8 @@
 //! A private JetStream-enabled `nats-server` for tests that stop, kill and
 //! restart the broker: never the machine's own server.
 
-use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -20,10 +18,7 @@ pub struct NatsServer {
 impl NatsServer {
     /// Starts a server on a free port with an empty store of its own.
     pub fn start() -> NatsServer {
-        let port = StdListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
+        let port = super::free_port();
         let store = std::env::temp_dir().join(format!("bt-nats-{}", Uuid::new_v4().simple()));
         let mut server = NatsServer {
             port,
@@ -72,14 +67,7 @@ impl NatsServer {
             .spawn()
             .expect("nats-server is installed (scripts/dev installs it)");
         self.child = Some(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "nats-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        super::wait_until_listening(self.port, "nats-server");
     }
 }
 

@@ -52,12 +52,17 @@ impl Harness {
 
     /// A fresh namespace on the NATS at `nats_url`.
     pub(crate) async fn on_nats(nats_url: String) -> Harness {
+        Self::on_servers(nats_url, testing::redis_url()).await
+    }
+
+    /// A fresh namespace on the NATS at `nats_url` and the Redis at `redis_url`.
+    pub(crate) async fn on_servers(nats_url: String, redis_url: String) -> Harness {
         let prefix = testing::unique_prefix();
         let mut common = testing::common_settings(&prefix);
         common.nats.url = nats_url;
         let settings = Settings {
             common,
-            redis_url: testing::redis_url(),
+            redis_url,
             queue: format!("{prefix}:expiration"),
         };
         // The streams exist before a test publishes or reads, whichever of

@@ -5,6 +5,7 @@
 mod failures;
 mod health;
 mod helpers;
+mod redis_crash;
 mod replicas;
 mod restart;
 mod scheduling;

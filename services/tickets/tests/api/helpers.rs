@@ -9,7 +9,7 @@ use async_nats::jetstream::message::StreamMessage;
 use common::contract::OrderStatus;
 use common::events::{Event, OrderCancelled, OrderCreated, OrderTicket, Stream, TicketRef};
 use common::session::CurrentUser;
-use common::testing::{self, TestEnv};
+use common::testing::{self, FaultProxy, TestEnv};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -29,9 +29,23 @@ impl std::ops::Deref for TestApp {
 
 pub(crate) async fn spawn_app() -> TestApp {
     let env = TestEnv::new("tickets-tests").await;
+    let database_url = env.db.url.clone();
+    spawn_app_on(env, database_url).await
+}
+
+/// The service reaching its database through a [`FaultProxy`], which the
+/// test then uses to take the database away and bring it back.
+pub(crate) async fn spawn_app_behind_proxy() -> (TestApp, FaultProxy) {
+    let env = TestEnv::new("tickets-tests").await;
+    let proxy = FaultProxy::in_front_of(&env.db.url).await;
+    let database_url = proxy.route(&env.db.url);
+    (spawn_app_on(env, database_url).await, proxy)
+}
+
+async fn spawn_app_on(env: TestEnv, database_url: String) -> TestApp {
     let settings = tickets::config::Settings {
         common: env.common_settings(),
-        database_url: env.db.url.clone(),
+        database_url,
     };
     TestApp(
         testing::spawn_app(env, |lifecycle| async move {

@@ -3,11 +3,13 @@
 //! real PostgreSQL and NATS.
 
 mod create;
+mod database_outage;
 mod health;
 mod helpers;
 mod list;
 mod listeners;
 mod search;
 mod show;
+mod slow_handler;
 mod sold;
 mod update;
