@@ -55,6 +55,10 @@ pub enum ApiError {
     /// 403: signed in, but not allowed to touch this resource.
     #[error("Not allowed")]
     Forbidden,
+    /// 403: a state-changing request from another origin (see
+    /// [`crate::http::cross_origin_protection`]).
+    #[error("Cross-origin request refused")]
+    CrossOrigin,
     /// 404: unknown id or route.
     #[error("Not found")]
     NotFound,
@@ -67,6 +71,12 @@ pub enum ApiError {
     /// 415: a JSON body was expected.
     #[error("Expected a JSON body with `Content-Type: application/json`")]
     UnsupportedMediaType,
+    /// 429: too many attempts; answered with `Retry-After: retry_after_secs`.
+    #[error("Too many attempts; try again in {retry_after_secs} seconds")]
+    TooManyRequests {
+        /// Whole seconds until an attempt can succeed again (at least 1).
+        retry_after_secs: u64,
+    },
     /// 503 with `Retry-After`: a dependency the request needs (the
     /// database) cannot be reached right now; retrying shortly is safe.
     #[error("The service is temporarily unavailable; please try again shortly")]
@@ -106,11 +116,12 @@ impl ApiError {
             Self::BadRequest(_) | Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::CrossOrigin => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) if self.database_unreachable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -161,6 +172,11 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = format!("{err:#}"), "request failed");
             }
         }
+        let retry_after = match &self {
+            Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(RETRY_AFTER_SECONDS),
+            _ => None,
+        };
         let mut response = (
             status,
             Json(ErrorBody {
@@ -168,11 +184,10 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(RETRY_AFTER_SECONDS),
-            );
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         response
     }
@@ -302,6 +317,27 @@ mod tests {
         assert_eq!(
             body["errors"][0]["message"],
             "The service is temporarily unavailable; please try again shortly"
+        );
+    }
+
+    #[tokio::test]
+    async fn too_many_requests_carry_retry_after() {
+        let response = ApiError::TooManyRequests {
+            retry_after_secs: 42,
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            response.headers().get("retry-after").map(|v| v.as_bytes()),
+            Some(&b"42"[..])
+        );
+        let (_, body) = body_of(ApiError::TooManyRequests {
+            retry_after_secs: 42,
+        })
+        .await;
+        assert_eq!(
+            body,
+            serde_json::json!({"errors": [{"message": "Too many attempts; try again in 42 seconds"}]})
         );
     }
 

@@ -5,7 +5,8 @@
 //! - HTTP: [`error`] (the one error type and its body
 //!   `{"errors":[{"message","field"?}]}`), [`extract`] (JSON and path
 //!   extractors that answer in that body), [`http`] (the middleware every
-//!   router gets), [`health`] (`/healthz`, `/readyz`), [`metrics`]
+//!   router gets, cross-origin protection included), [`client_ip`] (who is
+//!   asking, through trusted proxies), [`health`] (`/healthz`, `/readyz`), [`metrics`]
 //!   (`/metrics` and the samplers behind it), [`contract`] (types
 //!   of the API that the services and the web client share).
 //! - Sessions and settings: [`session`] (the signed cookie and the
@@ -25,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+pub mod client_ip;
 pub mod config;
 pub mod contract;
 pub mod db;

@@ -54,8 +54,13 @@ impl Lifecycle {
         drain: Duration,
     ) -> anyhow::Result<()> {
         let token = self.shutdown.clone();
-        let server =
-            axum::serve(listener, app).with_graceful_shutdown(token.clone().cancelled_owned());
+        // The peer's address is where the client's IP comes from (see
+        // `client_ip`), so every server makes it available.
+        let server = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(token.clone().cancelled_owned());
         let mut server = tokio::spawn(async move { server.await });
         let finished = tokio::select! {
             result = &mut server => Some(result),

@@ -2,6 +2,7 @@
 //! the users database and issues the session cookie every service reads.
 
 pub mod config;
+pub mod front_door;
 pub mod password;
 pub mod startup;
 

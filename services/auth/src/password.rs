@@ -11,6 +11,10 @@ use scrypt::password_hash::phc::PasswordHash;
 use scrypt::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use tokio::sync::{OnceCell, Semaphore};
 
+/// Passwords checked against a stored (or decoy) hash (counter): the work
+/// the front door's limits bound.
+pub const PASSWORD_VERIFICATIONS: &str = "auth_password_verifications_total";
+
 /// Hashes and verifies passwords. Cheap to clone.
 #[derive(Clone)]
 pub struct Passwords {
@@ -61,6 +65,7 @@ impl Passwords {
             Some(s) => s,
             None => self.decoy().await?,
         };
+        metrics::counter!(PASSWORD_VERIFICATIONS).increment(1);
         let matches = self
             .blocking(move || {
                 let hash = PasswordHash::new(&phc)

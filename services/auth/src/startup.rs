@@ -4,12 +4,14 @@
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
+use common::client_ip::ClientIpSettings;
 use common::lifecycle::{Lifecycle, Service};
 use common::session::Sessions;
 use common::startup::Backbone;
 
 use crate::SERVICE;
 use crate::config::Settings;
+use crate::front_door::FrontDoor;
 use crate::password::Passwords;
 
 /// The state every handler of the service can extract.
@@ -18,6 +20,13 @@ pub struct AppState {
     pub pool: PgPool,
     pub sessions: Sessions,
     pub passwords: Passwords,
+    pub front_door: FrontDoor,
+}
+
+impl FromRef<AppState> for ClientIpSettings {
+    fn from_ref(state: &AppState) -> Self {
+        state.front_door.client_ip().clone()
+    }
 }
 
 /// Connects, migrates, starts the outbox relay on `lifecycle`, and returns
@@ -31,6 +40,7 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
         pool,
         sessions: Sessions::new(&settings.common.session),
         passwords: Passwords::new(),
+        front_door: FrontDoor::new(&settings.front_door)?,
     };
     Ok(backbone.into_service(crate::routes::router().with_state(state)))
 }

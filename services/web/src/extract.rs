@@ -2,9 +2,10 @@
 //! the APIs' JSON errors.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::HeaderValue;
 use axum::http::header::{CONTENT_TYPE, COOKIE};
 use axum::http::request::Parts;
@@ -14,16 +15,37 @@ use uuid::Uuid;
 use crate::error::PageError;
 
 /// Whoever is browsing, as the APIs will see them: the browser's cookies,
-/// forwarded untouched on every API call made for this request.
+/// forwarded untouched on every API call made for this request, and its
+/// address, appended to `X-Forwarded-For` as a proxy does (the APIs believe
+/// it when the web client's pods are among their trusted proxies).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Visitor {
     cookie: Option<HeaderValue>,
+    forwarded_for: Option<HeaderValue>,
 }
 
 impl Visitor {
     pub(crate) fn cookie(&self) -> Option<&HeaderValue> {
         self.cookie.as_ref()
     }
+
+    pub(crate) fn forwarded_for(&self) -> Option<&HeaderValue> {
+        self.forwarded_for.as_ref()
+    }
+}
+
+/// The request's `X-Forwarded-For` hops with the peer's address appended.
+fn forwarded_for(parts: &Parts) -> Option<HeaderValue> {
+    let ConnectInfo(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>()?;
+    let mut hops: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let peer = peer.ip().to_canonical().to_string();
+    hops.push(&peer);
+    HeaderValue::from_str(&hops.join(", ")).ok()
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Visitor {
@@ -42,7 +64,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Visitor {
         } else {
             HeaderValue::from_str(&values.join("; ")).ok()
         };
-        Ok(Self { cookie })
+        Ok(Self {
+            cookie,
+            forwarded_for: forwarded_for(parts),
+        })
     }
 }
 

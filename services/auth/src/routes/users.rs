@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tower_cookies::Cookies;
 
 use common::ApiError;
+use common::client_ip::ClientIp;
 use common::error::ApiResult;
 use common::extract::Json;
 use common::session::{CurrentUser, MaybeUser};
@@ -33,10 +34,12 @@ struct UserResponse {
 
 async fn signup(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     cookies: Cookies,
     Json(body): Json<CredentialsBody>,
 ) -> ApiResult<(StatusCode, Json<UserResponse>)> {
     let credentials = body.for_signup()?;
+    let attempt = state.front_door.admit(ip, &credentials.email).await?;
     // A cheap early answer for the common case; the unique constraint in
     // insert_user is what decides under concurrency.
     if store::email_taken(&state.pool, &credentials.email).await? {
@@ -44,6 +47,7 @@ async fn signup(
     }
     let hash = state.passwords.hash(credentials.password).await?;
     let id = store::insert_user(&state.pool, &credentials.email, &hash).await?;
+    state.front_door.succeeded(attempt).await;
     let user = CurrentUser {
         id,
         email: credentials.email,
@@ -61,10 +65,12 @@ async fn signup(
 
 async fn signin(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     cookies: Cookies,
     Json(body): Json<CredentialsBody>,
 ) -> ApiResult<Json<UserResponse>> {
     let credentials = body.for_signin()?;
+    let attempt = state.front_door.admit(ip, &credentials.email).await?;
     let user = store::find_by_email(&state.pool, &credentials.email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let valid = state.passwords.verify(credentials.password, stored).await?;
@@ -72,6 +78,7 @@ async fn signin(
         Some(user) if valid => user,
         _ => return Err(ApiError::BadRequest("Invalid credentials".into())),
     };
+    state.front_door.succeeded(attempt).await;
     let current = CurrentUser {
         id: user.id,
         email: user.email,

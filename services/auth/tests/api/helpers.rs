@@ -2,6 +2,7 @@
 //! its own (migrated by the service's own start-up) and a JetStream namespace
 //! of its own, with a cookie-keeping client (see [`testing::TestApp`]).
 
+use auth::config::FrontDoorSettings;
 use common::testing::{self, TestEnv};
 use serde_json::{Value, json};
 
@@ -18,10 +19,19 @@ impl std::ops::Deref for TestApp {
 }
 
 pub(crate) async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The auth service with its front door adjusted by `adjust` (its counts
+/// are the test's own: they live under the test's namespace in Redis).
+pub(crate) async fn spawn_app_with(adjust: impl FnOnce(&mut FrontDoorSettings)) -> TestApp {
     let env = TestEnv::new("auth-tests").await;
+    let mut front_door = FrontDoorSettings::new(testing::redis_url(), env.prefix.clone());
+    adjust(&mut front_door);
     let settings = auth::config::Settings {
         common: env.common_settings(),
         database_url: env.db.url.clone(),
+        front_door,
     };
     TestApp(
         testing::spawn_app(env, |lifecycle| async move {

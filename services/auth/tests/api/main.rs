@@ -2,6 +2,7 @@
 //! database per test, the machine's real PostgreSQL and NATS.
 
 mod errors;
+mod front_door;
 mod health;
 mod helpers;
 mod signin;

@@ -347,6 +347,9 @@ impl ApiClient {
         if let Some(cookie) = visitor.cookie() {
             request = request.header(COOKIE, cookie);
         }
+        if let Some(hops) = visitor.forwarded_for() {
+            request = request.header("x-forwarded-for", hops);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }

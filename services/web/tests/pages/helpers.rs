@@ -109,6 +109,10 @@ async fn start(options: Options) -> Site {
         auth: auth::config::Settings {
             common: common.clone(),
             database_url: databases[0].url.clone(),
+            front_door: auth::config::FrontDoorSettings::new(
+                testing::redis_url(),
+                env.prefix.clone(),
+            ),
         },
         tickets: tickets::config::Settings {
             common: common.clone(),
@@ -292,6 +296,28 @@ impl Browser {
         let response = self
             .client
             .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .expect("POST");
+        page_of(response).await
+    }
+
+    /// Submits a form as a browser on `origin` does, telling the site where
+    /// it comes from (`Origin` and `Sec-Fetch-Site: fetch_site`).
+    pub(crate) async fn post_from(
+        &self,
+        origin: &str,
+        fetch_site: &str,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Page {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("origin", origin)
+            .header("sec-fetch-site", fetch_site)
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
             .form(form)
             .send()
             .await

@@ -6,6 +6,7 @@
 
 mod assets;
 mod auth;
+mod cross_origin;
 mod helpers;
 mod home;
 mod mail;
