@@ -576,7 +576,7 @@ impl<L: Listener> Consuming<'_, L> {
             service = self.service,
             %subject,
             events = taken.len(),
-            first_event_id = header(first, "Nats-Msg-Id").unwrap_or_default(),
+            first_event_id = event_id(first).unwrap_or_default(),
             trace_id = %context.trace_id()
         );
         let settling = async {
