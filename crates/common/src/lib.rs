@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+pub mod completion;
 pub mod config;
 pub mod contract;
 pub mod db;
@@ -33,6 +34,7 @@ pub mod events;
 pub mod extract;
 pub mod health;
 pub mod http;
+pub mod idempotency;
 pub mod lifecycle;
 pub mod metrics;
 pub mod money;

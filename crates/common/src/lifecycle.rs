@@ -54,6 +54,8 @@ impl Lifecycle {
         drain: Duration,
     ) -> anyhow::Result<()> {
         let token = self.shutdown.clone();
+        // The peer's address is how anonymous idempotency keys are scoped.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let server =
             axum::serve(listener, app).with_graceful_shutdown(token.clone().cancelled_owned());
         let mut server = tokio::spawn(async move { server.await });
@@ -130,7 +132,16 @@ impl Service {
     /// The complete application of a single service: its API, `/healthz`,
     /// `/readyz` and the shared middleware.
     pub fn into_app(self) -> Router {
-        crate::http::finish(self.api.merge(crate::health::router(self.readiness)))
+        self.into_app_with_timeout(crate::completion::DEFAULT_REQUEST_TIMEOUT)
+    }
+
+    /// [`Service::into_app`], with requests answering 503 after `timeout`
+    /// (their work still finishes).
+    pub fn into_app_with_timeout(self, timeout: Duration) -> Router {
+        crate::http::finish_with_timeout(
+            self.api.merge(crate::health::router(self.readiness)),
+            timeout,
+        )
     }
 }
 
@@ -168,6 +179,10 @@ where
         })?;
     tracing::info!(port = settings.port, "{name} listening");
     lifecycle
-        .serve(listener, service.into_app(), settings.shutdown_timeout)
+        .serve(
+            listener,
+            service.into_app_with_timeout(settings.request_timeout),
+            settings.shutdown_timeout,
+        )
         .await
 }

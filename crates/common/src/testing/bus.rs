@@ -30,6 +30,9 @@ pub fn nats_settings(prefix: &str) -> NatsSettings {
         url: nats_url(),
         prefix: prefix.to_string(),
         stream_replicas: 1,
+        // JetStream reserves a stream's byte limit up front: with hundreds
+        // of test namespaces on one server, limited streams would exhaust it.
+        stream_max_bytes: -1,
     }
 }
 

@@ -67,14 +67,20 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
-    /// Waits (at most `within`) until `/readyz` answers 200, and returns
-    /// its body's `checks`; panics when it never does.
+    /// Waits (at most `within`) until `/readyz` answers 200 with every
+    /// check passing (`"status": "ready"`, not degraded), and returns its
+    /// body's `checks`; panics when it never does.
     pub async fn ready_checks(&self, within: Duration) -> Value {
         let ready = crate::testing::eventually(within, || async {
-            self.client.send_get("/readyz").await.status() == StatusCode::OK
+            let response = self.client.send_get("/readyz").await;
+            response.status() == StatusCode::OK
+                && response
+                    .json::<Value>()
+                    .await
+                    .is_ok_and(|body| body["status"] == "ready")
         })
         .await;
-        assert!(ready, "/readyz did not answer 200 within {within:?}");
+        assert!(ready, "/readyz did not say ready within {within:?}");
         let body: Value = self.client.get("/readyz", StatusCode::OK).await;
         body["checks"].clone()
     }

@@ -97,6 +97,7 @@ pub fn common_settings(prefix: &str) -> CommonSettings {
             port: 0,
             log_format: crate::config::LogFormat::Pretty,
             shutdown_timeout: Duration::from_secs(5),
+            request_timeout: crate::completion::DEFAULT_REQUEST_TIMEOUT,
         },
         nats: nats_settings(prefix),
         session: session_settings(),

@@ -28,7 +28,13 @@ impl std::ops::Deref for TestApp {
 }
 
 pub(crate) async fn spawn_app() -> TestApp {
-    let env = TestEnv::new("tickets-tests").await;
+    spawn_app_on(&testing::nats_url()).await
+}
+
+/// [`spawn_app`] against the NATS server at `nats_url` (e.g. a test's own
+/// [`testing::NatsServer`]).
+pub(crate) async fn spawn_app_on(nats_url: &str) -> TestApp {
+    let env = TestEnv::on_nats("tickets-tests", nats_url).await;
     let settings = tickets::config::Settings {
         common: env.common_settings(),
         database_url: env.db.url.clone(),
