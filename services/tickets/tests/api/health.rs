@@ -64,6 +64,7 @@ async fn with_nats_down_it_stays_ready_but_degraded_and_publishes_once_nats_is_b
     let id = created.json::<Value>().await.expect("json")["id"].clone();
 
     nats.resume();
+    let resumed = std::time::Instant::now();
 
     let published = eventually(Duration::from_secs(30), || async {
         app.published("ticket.created")
@@ -73,5 +74,9 @@ async fn with_nats_down_it_stays_ready_but_degraded_and_publishes_once_nats_is_b
     })
     .await;
     assert!(published, "ticket.created went out once NATS was back");
+    eprintln!(
+        "ticket.created published {:?} after NATS came back",
+        resumed.elapsed()
+    );
     app.ready_checks(Duration::from_secs(10)).await;
 }

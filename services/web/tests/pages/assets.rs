@@ -110,5 +110,12 @@ async fn with_every_api_down_the_web_service_is_ready_but_degraded_and_renders_p
             .is_some_and(|s| s.starts_with("degraded")),
         "{body}"
     );
-    assert_eq!(page.status(), StatusCode::OK);
+    // The page is rendered, saying the site cannot reach its services.
+    assert_eq!(page.status(), StatusCode::BAD_GATEWAY);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|t| t.starts_with("text/html")),
+        "an HTML page"
+    );
 }
