@@ -5,7 +5,9 @@
 //! - HTTP: [`error`] (the one error type and its body
 //!   `{"errors":[{"message","field"?}]}`), [`extract`] (JSON and path
 //!   extractors that answer in that body), [`http`] (the middleware every
-//!   router gets), [`health`] (`/healthz`, `/readyz`), [`metrics`]
+//!   router gets), [`completion`] (requests run to completion, with a
+//!   timeout), [`idempotency`] (`Idempotency-Key` on POSTs), [`health`]
+//!   (`/healthz`, `/readyz`: ready or degraded), [`metrics`]
 //!   (`/metrics` and the samplers behind it), [`contract`] (types
 //!   of the API that the services and the web client share).
 //! - Sessions and settings: [`session`] (the signed cookie and the

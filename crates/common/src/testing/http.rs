@@ -72,12 +72,7 @@ impl TestApp {
     /// body's `checks`; panics when it never does.
     pub async fn ready_checks(&self, within: Duration) -> Value {
         let ready = crate::testing::eventually(within, || async {
-            let response = self.client.send_get("/readyz").await;
-            response.status() == StatusCode::OK
-                && response
-                    .json::<Value>()
-                    .await
-                    .is_ok_and(|body| body["status"] == "ready")
+            readiness(&self.address).await == (StatusCode::OK, "ready".to_string())
         })
         .await;
         assert!(ready, "/readyz did not say ready within {within:?}");
@@ -89,6 +84,20 @@ impl TestApp {
     pub fn lifecycle(&self) -> &Lifecycle {
         &self.server.lifecycle
     }
+}
+
+/// `GET <address>/readyz`: its status and the `status` its body gives
+/// (`ready`, `degraded` or `unavailable`; empty when there is none).
+pub async fn readiness(address: &str) -> (StatusCode, String) {
+    let Ok(response) = reqwest::get(format!("{address}/readyz")).await else {
+        return (StatusCode::BAD_GATEWAY, String::new());
+    };
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or_default();
+    (
+        status,
+        body["status"].as_str().unwrap_or_default().to_string(),
+    )
 }
 
 /// The one `spawn_app` of every service's tests: `build` (the service's own

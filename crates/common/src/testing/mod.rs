@@ -29,7 +29,8 @@ pub use bus::{
 };
 pub use db::{TestDatabase, admin_database_url};
 pub use http::{
-    TestApp, TestClient, TestServer, error_fields, expect, first_message, set_cookie, spawn_app,
+    TestApp, TestClient, TestServer, error_fields, expect, first_message, readiness, set_cookie,
+    spawn_app,
 };
 pub use nats_server::NatsServer;
 

@@ -22,12 +22,8 @@ async fn readyz_reports_redis_and_nats_reachable() {
 
     // NATS connects in the background; until then the service is degraded.
     let ready = common::testing::eventually(std::time::Duration::from_secs(5), || async {
-        let response = service.get("/readyz").await;
-        response.status() == StatusCode::OK
-            && response
-                .json::<Value>()
-                .await
-                .is_ok_and(|body| body["status"] == "ready")
+        common::testing::readiness(&service.server.address).await
+            == (StatusCode::OK, "ready".to_string())
     })
     .await;
 

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use common::testing::{NatsServer, eventually};
+use common::testing::{NatsServer, eventually, readiness};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -33,12 +33,7 @@ async fn with_nats_down_it_stays_ready_but_degraded_and_publishes_once_nats_is_b
     nats.stop();
 
     let degraded = eventually(Duration::from_secs(10), || async {
-        let response = app.get("/readyz").await;
-        response.status() == StatusCode::OK
-            && response
-                .json::<Value>()
-                .await
-                .is_ok_and(|body| body["status"] == "degraded")
+        readiness(&app.address).await == (StatusCode::OK, "degraded".to_string())
     })
     .await;
     assert!(degraded, "/readyz said 200 degraded while NATS was down");

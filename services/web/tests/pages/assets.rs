@@ -51,13 +51,7 @@ async fn readiness_includes_the_apis_the_pages_call() {
     // The services' NATS connections come up in the background; until then
     // the site is ready but degraded.
     let ready = common::testing::eventually(crate::helpers::WAIT, || async {
-        match reqwest::get(site.url("/readyz")).await {
-            Ok(r) if r.status() == StatusCode::OK => r
-                .json::<serde_json::Value>()
-                .await
-                .is_ok_and(|body| body["status"] == "ready"),
-            _ => false,
-        }
+        common::testing::readiness(&site.url("")).await == (StatusCode::OK, "ready".to_string())
     })
     .await;
 
