@@ -305,3 +305,34 @@ async fn the_replica_keeps_the_event_date_that_ticket_events_carry() {
     let response = app.post_order(&User::new(), ticket).await;
     assert_eq!(response.status(), StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_replays_the_201_and_another_ticket_is_a_422() {
+    let app = spawn_app().await;
+    let buyer = User::new();
+    let ticket = app.ticket().await;
+    let other = app.ticket().await;
+    let post = |ticket: Uuid| {
+        reqwest::Client::new()
+            .post(app.url("/api/orders"))
+            .header("Cookie", &buyer.cookie)
+            .header("Idempotency-Key", "reserve-1")
+            .json(&json!({"ticketId": ticket}))
+            .send()
+    };
+
+    let first = post(ticket).await.expect("first");
+    let retry = post(ticket).await.expect("retry");
+    let mismatch = post(other).await.expect("another ticket");
+
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    let (first, retry): (Value, Value) = (
+        first.json().await.expect("json"),
+        retry.json().await.expect("json"),
+    );
+    assert_eq!(first, retry);
+    assert_eq!(mismatch.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.count("SELECT count(*) FROM orders").await, 1);
+}
