@@ -140,6 +140,8 @@ class Rehearsal:
             # job queue, so that it shares the machine's servers with the tests.
             svc.env["PORT"] = str(self.ports[name])
             svc.env["NATS_PREFIX"] = self.prefix
+            # JetStream reserves each stream's byte limit up front: unlimited on a shared server.
+            svc.env["NATS_STREAM_MAX_BYTES"] = "-1"
             svc.env["EXPIRATION_QUEUE"] = self.queue
         self.routes = self.proxy_routes(rendered)
         policy = next(iter(rendered.all("BackendTrafficPolicy").values()), {})

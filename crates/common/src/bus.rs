@@ -15,7 +15,28 @@ use crate::config::NatsSettings;
 use crate::events::Stream;
 
 /// How long JetStream remembers message ids to drop re-published duplicates.
+/// The relay republishes a row whose acknowledgement it did not record
+/// within one backoff (at most 5 s) plus the acknowledgement timeout, or
+/// when a replica restarts; ten minutes covers both with room. A republish
+/// later than that is still applied once: consumers check versions and
+/// their inbox.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// How long an event stream keeps a message. The streams are a buffer
+/// between services, not their record (each database is): a consumer that
+/// is down for longer than this misses what aged out.
+pub const STREAM_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// How long the dead-letter stream keeps a message: long enough to look at
+/// it and replay it after a holiday.
+pub const DEAD_LETTER_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// The most bytes one stream holds (per server) unless
+/// `NATS_STREAM_MAX_BYTES` says otherwise. JetStream reserves it up front:
+/// six streams of 128 MiB fit the smallest JetStream store of the manifests
+/// (900 MB); at a few hundred bytes an event, that is hundreds of thousands
+/// of events per stream.
+pub const STREAM_MAX_BYTES: i64 = 128 * 1024 * 1024;
 
 /// How long a publish waits for JetStream's acknowledgement.
 pub const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,6 +57,8 @@ pub struct Bus {
     client_name: String,
     /// Copies of each stream a JetStream cluster keeps.
     stream_replicas: usize,
+    /// The most bytes one stream holds; -1 for no limit.
+    stream_max_bytes: i64,
     /// Permits to run an event handler, shared by every listener on this bus.
     handler_slots: Arc<Semaphore>,
     /// Events of one lane a batching listener applies at once.
@@ -56,6 +79,7 @@ impl Bus {
         let mut bus = Self::with_client(client, &settings.prefix);
         bus.stream_replicas = settings.stream_replicas;
         bus.listener_batch = settings.listener_batch.max(1);
+        bus.stream_max_bytes = settings.stream_max_bytes;
         bus.client_name = client_name.to_string();
         Ok(bus)
     }
@@ -70,6 +94,9 @@ impl Bus {
             prefix: prefix.to_string(),
             client_name: String::new(),
             stream_replicas: 1,
+            // A bus made this way is a test's or a tool's: see
+            // `NatsSettings::stream_max_bytes` for why tests set no limit.
+            stream_max_bytes: -1,
             handler_slots: Arc::new(Semaphore::new(CONCURRENT_HANDLERS)),
             listener_batch: crate::config::DEFAULT_LISTENER_BATCH,
         }
@@ -144,19 +171,14 @@ impl Bus {
         }
     }
 
-    /// Creates every stream of the system if missing, with file storage and
-    /// the duplicate window; updates an existing one to this configuration.
+    /// Creates every stream of the system if missing, with file storage,
+    /// the duplicate window and the limits ([`STREAM_MAX_AGE`] or
+    /// [`DEAD_LETTER_MAX_AGE`], `NATS_STREAM_MAX_BYTES`, discarding the oldest
+    /// messages when full); updates an existing one to this configuration.
     /// Idempotent: every service runs it at start.
     pub async fn ensure_streams(&self) -> anyhow::Result<()> {
         for s in Stream::ALL {
-            let config = stream::Config {
-                name: self.name(s.name()),
-                subjects: vec![self.subject(s.subjects())],
-                storage: stream::StorageType::File,
-                duplicate_window: DUPLICATE_WINDOW,
-                num_replicas: self.stream_replicas,
-                ..Default::default()
-            };
+            let config = self.stream_config(s);
             let name = config.name.clone();
             if let Err(e) = self.js.create_or_update_stream(config).await {
                 // Another replica or service may have created it at the same
@@ -167,6 +189,28 @@ impl Bus {
             }
         }
         Ok(())
+    }
+
+    /// The configuration [`Bus::ensure_streams`] gives stream `s`. Only
+    /// limits nats-server 2.9 knows: it is the server the tests run against.
+    pub fn stream_config(&self, s: Stream) -> stream::Config {
+        stream::Config {
+            name: self.name(s.name()),
+            subjects: vec![self.subject(s.subjects())],
+            storage: stream::StorageType::File,
+            duplicate_window: DUPLICATE_WINDOW,
+            num_replicas: self.stream_replicas,
+            max_age: match s {
+                Stream::DeadLetter => DEAD_LETTER_MAX_AGE,
+                _ => STREAM_MAX_AGE,
+            },
+            max_bytes: self.stream_max_bytes,
+            // Discarding new messages would stop a service's events at the
+            // relay until old ones age out; the oldest are, in normal
+            // operation, long consumed.
+            discard: stream::DiscardPolicy::Old,
+            ..Default::default()
+        }
     }
 
     /// Publishes one message and waits for JetStream to store it. The id

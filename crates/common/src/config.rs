@@ -148,6 +148,11 @@ pub struct NatsSettings {
     /// lane a listener that applies batches (e.g. a replica's inserts) takes
     /// into one database transaction. 1 applies every event on its own.
     pub listener_batch: usize,
+    /// `NATS_STREAM_MAX_BYTES`, default 128 MiB ([`crate::bus::STREAM_MAX_BYTES`]);
+    /// -1 for no limit. The most one stream holds; JetStream reserves it up
+    /// front, so every stream's limit times the replicas must fit the
+    /// servers' `max_file_store`.
+    pub stream_max_bytes: i64,
 }
 
 /// Session token settings shared by every service that reads the cookie.
@@ -183,15 +188,20 @@ pub struct ProcessSettings {
     /// `SHUTDOWN_TIMEOUT_SECONDS`, default 20: how long a graceful shutdown
     /// may drain requests and listeners before the process exits anyway.
     pub shutdown_timeout: Duration,
+    /// `REQUEST_TIMEOUT_SECONDS`, default 30: how long a client waits for
+    /// an answer before getting a 503; the request's work still finishes.
+    pub request_timeout: Duration,
 }
 
 impl ProcessSettings {
-    /// Reads `PORT`, `LOG_FORMAT` and `SHUTDOWN_TIMEOUT_SECONDS`.
+    /// Reads `PORT`, `LOG_FORMAT`, `SHUTDOWN_TIMEOUT_SECONDS` and
+    /// `REQUEST_TIMEOUT_SECONDS`.
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             port: optional("PORT", 3000)?,
             log_format: optional("LOG_FORMAT", LogFormat::Json)?,
             shutdown_timeout: seconds("SHUTDOWN_TIMEOUT_SECONDS", 20)?,
+            request_timeout: positive_seconds("REQUEST_TIMEOUT_SECONDS", 30)?,
         })
     }
 }
@@ -235,7 +245,8 @@ impl DatabaseServiceSettings {
 /// `LISTENER_BATCH` says otherwise.
 pub const DEFAULT_LISTENER_BATCH: usize = 64;
 
-/// Reads `NATS_URL`, `NATS_PREFIX`, `NATS_STREAM_REPLICAS` and `LISTENER_BATCH`.
+/// Reads `NATS_URL`, `NATS_PREFIX`, `NATS_STREAM_REPLICAS`,
+/// `NATS_STREAM_MAX_BYTES` and `LISTENER_BATCH`.
 pub fn nats_from_env() -> Result<NatsSettings, ConfigError> {
     let prefix: String = optional("NATS_PREFIX", String::new())?;
     if !prefix
@@ -264,11 +275,20 @@ pub fn nats_from_env() -> Result<NatsSettings, ConfigError> {
             "must be between 1 and 1000",
         ));
     }
+    let stream_max_bytes: i64 = optional("NATS_STREAM_MAX_BYTES", crate::bus::STREAM_MAX_BYTES)?;
+    if stream_max_bytes != -1 && stream_max_bytes <= 0 {
+        return Err(ConfigError::invalid(
+            "NATS_STREAM_MAX_BYTES",
+            &stream_max_bytes.to_string(),
+            "must be -1 (no limit) or greater than 0",
+        ));
+    }
     Ok(NatsSettings {
         url: optional("NATS_URL", "nats://127.0.0.1:4222".to_string())?,
         prefix,
         stream_replicas,
         listener_batch,
+        stream_max_bytes,
     })
 }
 

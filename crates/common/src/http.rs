@@ -1,13 +1,16 @@
 //! The middleware every service's router gets once, at the top: request
 //! metrics, request ids, tracing (spans carry the matched route, never the
 //! raw path, which would carry ids), cross-origin protection, the body
-//! limit, panic recovery, cookies, and error-format answers for unknown
-//! routes and methods.
+//! limit, panic recovery, cookies, error-format answers for unknown routes
+//! and methods, and running each request to completion (see
+//! [`crate::completion`]) with a timeout.
+
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request};
-use axum::response::IntoResponse;
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_cookies::CookieManagerLayer;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -15,6 +18,7 @@ use tower_http::csrf::{CsrfLayer, ProtectionError};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::completion::RunToCompletionLayer;
 use crate::error::ApiError;
 
 /// The largest request body accepted, in bytes. Bigger bodies get a 413.
@@ -74,8 +78,14 @@ async fn cross_origin_page(
     response
 }
 
-/// Wraps a router (one service's, or several merged) with the shared stack.
+/// Wraps a router (one service's, or several merged) with the shared stack
+/// and the default request timeout.
 pub fn finish(router: Router) -> Router {
+    finish_with_timeout(router, crate::completion::DEFAULT_REQUEST_TIMEOUT)
+}
+
+/// [`finish`], answering 503 after `timeout` (the work goes on).
+pub fn finish_with_timeout(router: Router, timeout: Duration) -> Router {
     router
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -96,6 +106,9 @@ pub fn finish(router: Router) -> Router {
                         })
                         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
                 )
+                // Everything inside runs in the request's own task: the
+                // handlers, and the cookies and panic handling around them.
+                .layer(RunToCompletionLayer::new(timeout))
                 .layer(axum::middleware::from_fn(crate::trace::middleware))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(CatchPanicLayer::custom(|_| {
@@ -106,4 +119,18 @@ pub fn finish(router: Router) -> Router {
                 .layer(DefaultBodyLimit::max(BODY_LIMIT))
                 .layer(CookieManagerLayer::new()),
         )
+}
+
+/// An error response in the API's format (`{"errors": [{"message"}]}`)
+/// with `status`, and `Retry-After: <seconds>` when given: for the answers
+/// the shared middleware gives itself.
+pub fn error_response(status: StatusCode, message: &str, retry_after: Option<u32>) -> Response {
+    let body = serde_json::json!({"errors": [{"message": message}]});
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }

@@ -6,7 +6,9 @@
 //!   `{"errors":[{"message","field"?}]}`), [`extract`] (JSON and path
 //!   extractors that answer in that body), [`http`] (the middleware every
 //!   router gets, cross-origin protection included), [`client_ip`] (who is
-//!   asking, through trusted proxies), [`health`] (`/healthz`, `/readyz`), [`metrics`]
+//!   asking, through trusted proxies), [`completion`] (requests run to
+//!   completion, with a timeout), [`idempotency`] (`Idempotency-Key` on
+//!   POSTs), [`health`] (`/healthz`, `/readyz`: ready or degraded), [`metrics`]
 //!   (`/metrics` and the samplers behind it), [`contract`] (types
 //!   of the API that the services and the web client share).
 //! - Sessions and settings: [`session`] (the signed cookie and the
@@ -27,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod client_ip;
+pub mod completion;
 pub mod config;
 pub mod contract;
 pub mod db;
@@ -35,6 +38,7 @@ pub mod events;
 pub mod extract;
 pub mod health;
 pub mod http;
+pub mod idempotency;
 pub mod lifecycle;
 pub mod metrics;
 pub mod money;

@@ -55,12 +55,10 @@ impl Lifecycle {
     ) -> anyhow::Result<()> {
         let token = self.shutdown.clone();
         // The peer's address is where the client's IP comes from (see
-        // `client_ip`), so every server makes it available.
-        let server = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(token.clone().cancelled_owned());
+        // `client_ip`) and how anonymous idempotency keys are scoped.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let server =
+            axum::serve(listener, app).with_graceful_shutdown(token.clone().cancelled_owned());
         let mut server = tokio::spawn(async move { server.await });
         let finished = tokio::select! {
             result = &mut server => Some(result),
@@ -135,7 +133,16 @@ impl Service {
     /// The complete application of a single service: its API, `/healthz`,
     /// `/readyz` and the shared middleware.
     pub fn into_app(self) -> Router {
-        crate::http::finish(self.api.merge(crate::health::router(self.readiness)))
+        self.into_app_with_timeout(crate::completion::DEFAULT_REQUEST_TIMEOUT)
+    }
+
+    /// [`Service::into_app`], with requests answering 503 after `timeout`
+    /// (their work still finishes).
+    pub fn into_app_with_timeout(self, timeout: Duration) -> Router {
+        crate::http::finish_with_timeout(
+            self.api.merge(crate::health::router(self.readiness)),
+            timeout,
+        )
     }
 }
 
@@ -173,6 +180,10 @@ where
         })?;
     tracing::info!(port = settings.port, "{name} listening");
     lifecycle
-        .serve(listener, service.into_app(), settings.shutdown_timeout)
+        .serve(
+            listener,
+            service.into_app_with_timeout(settings.request_timeout),
+            settings.shutdown_timeout,
+        )
         .await
 }

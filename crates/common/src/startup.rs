@@ -67,7 +67,8 @@ impl Backbone {
 
     /// Opens the service's own database at `url` (lazily), applies the
     /// shared and the service's `migrations`, starts the samplers of its
-    /// outbox backlog and pool (metrics) and the outbox relay, and adds the
+    /// outbox backlog and pool (metrics), the cleanup of its idempotency
+    /// keys and the outbox relay, and adds the
     /// `<service>-database` readiness check. Fails when the
     /// database cannot be migrated.
     pub async fn database(&mut self, url: &str, migrations: &Migrator) -> anyhow::Result<PgPool> {
@@ -76,6 +77,7 @@ impl Backbone {
             .await
             .with_context(|| format!("migrating the {} database", self.service))?;
         crate::metrics::spawn_samplers(&self.lifecycle, self.service, pool.clone());
+        crate::idempotency::spawn_cleanup(&self.lifecycle, pool.clone());
         let relay = Relay::new(pool.clone(), self.bus.clone(), RelayOptions::default());
         self.lifecycle.spawn(|shutdown| relay.run(shutdown));
         self.readiness = std::mem::take(&mut self.readiness)

@@ -5,6 +5,7 @@ use axum::extract::FromRef;
 use sqlx::PgPool;
 
 use common::client_ip::ClientIpSettings;
+use common::idempotency::Idempotency;
 use common::lifecycle::{Lifecycle, Service};
 use common::session::Sessions;
 use common::startup::Backbone;
@@ -42,5 +43,8 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
         passwords: Passwords::new(),
         front_door: FrontDoor::new(&settings.front_door)?,
     };
-    Ok(backbone.into_service(crate::routes::router().with_state(state)))
+    Ok(backbone.into_service(
+        crate::routes::router(Idempotency::new(state.pool.clone(), state.sessions.clone()))
+            .with_state(state),
+    ))
 }

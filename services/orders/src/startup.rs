@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
+use common::idempotency::Idempotency;
 use common::lifecycle::{Lifecycle, Service};
 use common::session::Sessions;
 use common::startup::Backbone;
@@ -50,5 +51,8 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
         sessions: Sessions::new(&settings.common.session),
         order_expiration: settings.order_expiration,
     };
-    Ok(backbone.into_service(crate::routes::router().with_state(state)))
+    Ok(backbone.into_service(
+        crate::routes::router(Idempotency::new(state.pool.clone(), state.sessions.clone()))
+            .with_state(state),
+    ))
 }

@@ -261,6 +261,19 @@ pub(crate) async fn find_order(pool: &PgPool, id: Uuid) -> anyhow::Result<Option
     row.map(Order::try_from).transpose()
 }
 
+/// The order holding `ticket_id` (created, awaiting payment or complete:
+/// what the partial unique index allows one of), if any.
+pub(crate) async fn holder_of(pool: &PgPool, ticket_id: Uuid) -> anyhow::Result<Option<Order>> {
+    let row = select_orders!(
+        "WHERE o.ticket_id = $1 AND o.status IN ('created', 'awaiting:payment', 'complete')",
+        ticket_id
+    )
+    .fetch_optional(pool)
+    .await
+    .context("looking up the order holding a ticket")?;
+    row.map(Order::try_from).transpose()
+}
+
 /// An order row locked for the rest of the caller's transaction.
 #[derive(Debug)]
 pub(crate) struct LockedOrder {

@@ -5,6 +5,7 @@
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
+use common::idempotency::Idempotency;
 use common::lifecycle::{Lifecycle, Service};
 use common::session::Sessions;
 use common::startup::Backbone;
@@ -67,5 +68,8 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
         currency: settings.stripe.currency.clone(),
         webhook_secret: settings.stripe.webhook_secret.clone(),
     };
-    Ok(backbone.into_service(crate::routes::router().with_state(state)))
+    Ok(backbone.into_service(
+        crate::routes::router(Idempotency::new(state.pool.clone(), state.sessions.clone()))
+            .with_state(state),
+    ))
 }

@@ -4,6 +4,7 @@
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
+use common::idempotency::Idempotency;
 use common::lifecycle::{Lifecycle, Service};
 use common::session::Sessions;
 use common::startup::Backbone;
@@ -37,5 +38,8 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
         pool,
         sessions: Sessions::new(&settings.common.session),
     };
-    Ok(backbone.into_service(crate::routes::router().with_state(state)))
+    Ok(backbone.into_service(
+        crate::routes::router(Idempotency::new(state.pool.clone(), state.sessions.clone()))
+            .with_state(state),
+    ))
 }

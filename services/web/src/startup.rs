@@ -19,17 +19,18 @@ pub struct AppState {
 }
 
 /// Returns the pages (`/`, `/auth/...`, `/tickets/...`, `/orders/...`) and
-/// the static files (`/static/...`), and readiness checks that the APIs
-/// answer. The service starts no background task, so `_lifecycle` is
+/// the static files (`/static/...`), and degrading readiness checks that
+/// the APIs answer (the web service is ready whenever it can render pages). The service starts no background task, so `_lifecycle` is
 /// unused; the signature is the one every service has.
 pub async fn build(settings: &Settings, _lifecycle: &Lifecycle) -> anyhow::Result<Service> {
     let api = ApiClient::new(&settings.apis, settings.api_timeout)?;
     let mut readiness = Readiness::new();
     // `/healthz`, not `/readyz`: when the web service runs in one process
-    // with the APIs, their `/readyz` includes this check.
+    // with the APIs, their `/readyz` includes this check. Degrading only:
+    // the pages render (with an error where an API is missing) without them.
     for (name, origin) in api.origins() {
         let api = api.clone();
-        readiness = readiness.check(name, move || {
+        readiness = readiness.degrading(name, move || {
             let api = api.clone();
             let origin = origin.clone();
             async move { api.alive(&origin).await }

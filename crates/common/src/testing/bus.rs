@@ -31,6 +31,9 @@ pub fn nats_settings(prefix: &str) -> NatsSettings {
         prefix: prefix.to_string(),
         stream_replicas: 1,
         listener_batch: crate::config::DEFAULT_LISTENER_BATCH,
+        // JetStream reserves a stream's byte limit up front: with hundreds
+        // of test namespaces on one server, limited streams would exhaust it.
+        stream_max_bytes: -1,
     }
 }
 

@@ -67,14 +67,15 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
-    /// Waits (at most `within`) until `/readyz` answers 200, and returns
-    /// its body's `checks`; panics when it never does.
+    /// Waits (at most `within`) until `/readyz` answers 200 with every
+    /// check passing (`"status": "ready"`, not degraded), and returns its
+    /// body's `checks`; panics when it never does.
     pub async fn ready_checks(&self, within: Duration) -> Value {
         let ready = crate::testing::eventually(within, || async {
-            self.client.send_get("/readyz").await.status() == StatusCode::OK
+            readiness(&self.address).await == (StatusCode::OK, "ready".to_string())
         })
         .await;
-        assert!(ready, "/readyz did not answer 200 within {within:?}");
+        assert!(ready, "/readyz did not say ready within {within:?}");
         let body: Value = self.client.get("/readyz", StatusCode::OK).await;
         body["checks"].clone()
     }
@@ -83,6 +84,20 @@ impl TestApp {
     pub fn lifecycle(&self) -> &Lifecycle {
         &self.server.lifecycle
     }
+}
+
+/// `GET <address>/readyz`: its status and the `status` its body gives
+/// (`ready`, `degraded` or `unavailable`; empty when there is none).
+pub async fn readiness(address: &str) -> (StatusCode, String) {
+    let Ok(response) = reqwest::get(format!("{address}/readyz")).await else {
+        return (StatusCode::BAD_GATEWAY, String::new());
+    };
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or_default();
+    (
+        status,
+        body["status"].as_str().unwrap_or_default().to_string(),
+    )
 }
 
 /// The one `spawn_app` of every service's tests: `build` (the service's own

@@ -35,7 +35,8 @@ pub use bus::{
 pub use db::{TestDatabase, admin_database_url};
 pub use fault_proxy::{Fault, FaultProxy};
 pub use http::{
-    TestApp, TestClient, TestServer, error_fields, expect, first_message, set_cookie, spawn_app,
+    TestApp, TestClient, TestServer, error_fields, expect, first_message, readiness, set_cookie,
+    spawn_app,
 };
 pub use nats_server::NatsServer;
 pub use redis_server::RedisServer;
@@ -126,6 +127,7 @@ pub fn common_settings(prefix: &str) -> CommonSettings {
             port: 0,
             log_format: crate::config::LogFormat::Pretty,
             shutdown_timeout: Duration::from_secs(5),
+            request_timeout: crate::completion::DEFAULT_REQUEST_TIMEOUT,
         },
         nats: nats_settings(prefix),
         session: session_settings(),

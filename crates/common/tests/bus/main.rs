@@ -4,3 +4,4 @@
 mod helpers;
 mod listener;
 mod outbox;
+mod streams;

@@ -33,6 +33,9 @@ impl Suite {
             .env("PORT", port.to_string())
             .env("NATS_URL", testing::nats_url())
             .env("NATS_PREFIX", &prefix)
+            // JetStream reserves each stream's byte limit up front; the shared
+            // server holds the streams of hundreds of test namespaces.
+            .env("NATS_STREAM_MAX_BYTES", "-1")
             .env("REDIS_URL", testing::redis_url())
             .env("EXPIRATION_QUEUE", format!("{prefix}:expiration"))
             .env("JWT_KEY", testing::TEST_SESSION_KEY)

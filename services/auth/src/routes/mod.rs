@@ -1,11 +1,13 @@
 //! The HTTP routes of the auth service, merged in one place.
 
 use axum::Router;
+use common::idempotency::Idempotency;
 
 use crate::startup::AppState;
 
 mod users;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().merge(users::router())
+/// The routes; POSTs honour `Idempotency-Key`.
+pub(crate) fn router(idempotency: Idempotency) -> Router<AppState> {
+    idempotency.protect(Router::new().merge(users::router()))
 }

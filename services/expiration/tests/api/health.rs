@@ -20,8 +20,10 @@ async fn readyz_reports_redis_and_nats_reachable() {
     let h = Harness::new().await;
     let service = h.start().await;
 
+    // NATS connects in the background; until then the service is degraded.
     let ready = common::testing::eventually(std::time::Duration::from_secs(5), || async {
-        service.get("/readyz").await.status() == StatusCode::OK
+        common::testing::readiness(&service.server.address).await
+            == (StatusCode::OK, "ready".to_string())
     })
     .await;
 

@@ -209,7 +209,7 @@ pub(crate) fn order_expiring_in(after: Duration) -> OrderCreated {
 
 /// A running instance of the service; stopped when dropped.
 pub(crate) struct Instance {
-    server: TestServer,
+    pub(crate) server: TestServer,
 }
 
 impl Instance {

@@ -1,11 +1,13 @@
 //! The HTTP routes of the orders service, merged in one place.
 
 use axum::Router;
+use common::idempotency::Idempotency;
 
 use crate::startup::AppState;
 
 mod orders;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().merge(orders::router())
+/// The routes; POSTs honour `Idempotency-Key`.
+pub(crate) fn router(idempotency: Idempotency) -> Router<AppState> {
+    idempotency.protect(Router::new().merge(orders::router()))
 }

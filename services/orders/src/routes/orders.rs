@@ -97,17 +97,41 @@ async fn create(
     };
     match store::create_order(&state.pool, &order).await {
         Ok(()) => {}
-        // The holder may be a reservation past its time that nothing has
-        // cancelled yet: it is cancelled now and the ticket is free.
-        Err(NotReserved::TicketHeld)
-            if expiry::expire_overdue(&state.pool, &[], Some(ticket_id)).await? > 0 =>
-        {
+        Err(NotReserved::TicketHeld) => {
+            // A retry of the buyer's own reservation (the first answer was
+            // lost) gets that reservation back.
+            if let Some(held) = own_reservation(&state, ticket_id, &user).await? {
+                return Ok((StatusCode::OK, Json(held.into())));
+            }
+            // The holder may be a reservation past its time that nothing has
+            // cancelled yet: it is cancelled now and the ticket is free.
+            if expiry::expire_overdue(&state.pool, &[], Some(ticket_id)).await? == 0 {
+                return Err(NotReserved::TicketHeld.into());
+            }
             store::create_order(&state.pool, &order).await?;
         }
         Err(err) => return Err(err.into()),
     }
     tracing::info!(order_id = %order.id, ticket_id = %order.ticket.id, "order created");
     Ok((StatusCode::CREATED, Json(order.into())))
+}
+
+/// The buyer's own unpaid, unexpired order holding `ticket_id`, if that is
+/// what holds it.
+async fn own_reservation(
+    state: &AppState,
+    ticket_id: Uuid,
+    user: &CurrentUser,
+) -> anyhow::Result<Option<Order>> {
+    let held = store::holder_of(&state.pool, ticket_id).await?;
+    Ok(held.filter(|order| {
+        order.user_id == user.id
+            && matches!(
+                order.status,
+                OrderStatus::Created | OrderStatus::AwaitingPayment
+            )
+            && !order.is_overdue(Utc::now())
+    }))
 }
 
 /// Now plus the reservation length, to the millisecond: the response, the

@@ -153,6 +153,62 @@ async fn a_ticket_held_by_an_active_order_is_already_reserved() {
 }
 
 #[tokio::test]
+async fn reserving_a_ticket_the_buyer_already_holds_returns_their_order_with_200() {
+    let app = spawn_app().await;
+    let buyer = User::new();
+    let ticket = app.ticket().await;
+    let first = app.create_order(&buyer, ticket).await;
+
+    let response = app.post_order(&buyer, ticket).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["id"], json!(first));
+    assert_eq!(body["userId"], json!(buyer.id));
+    assert_eq!(body["status"], "created");
+    assert_eq!(app.count("SELECT count(*) FROM orders").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM outbox").await,
+        1,
+        "the retry enqueued no second order.created"
+    );
+}
+
+#[tokio::test]
+async fn reserving_a_ticket_the_buyer_already_paid_for_is_already_reserved() {
+    let app = spawn_app().await;
+    let buyer = User::new();
+    let ticket = app.ticket().await;
+    let order = app.create_order(&buyer, ticket).await;
+    app.force_status(order, "complete").await;
+
+    let response = app.post_order(&buyer, ticket).await;
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(first_message(&body), "Ticket is already reserved");
+}
+
+#[tokio::test]
+async fn a_buyer_whose_own_reservation_is_overdue_gets_a_new_one() {
+    let app = spawn_app().await;
+    let buyer = User::new();
+    let ticket = app.ticket().await;
+    let first = app.create_order(&buyer, ticket).await;
+    sqlx::query("UPDATE orders SET expires_at = now() - interval '1 second' WHERE id = $1")
+        .bind(first)
+        .execute(&app.db.pool)
+        .await
+        .expect("age the order");
+
+    let response = app.post_order(&buyer, ticket).await;
+
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json");
+    assert_ne!(body["id"], json!(first));
+}
+
+#[tokio::test]
 async fn a_ticket_whose_order_was_cancelled_can_be_reserved_again() {
     let app = spawn_app().await;
     let buyer = User::new();
@@ -248,4 +304,35 @@ async fn the_replica_keeps_the_event_date_that_ticket_events_carry() {
     assert!(stored, "the replica holds the event date");
     let response = app.post_order(&User::new(), ticket).await;
     assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_replays_the_201_and_another_ticket_is_a_422() {
+    let app = spawn_app().await;
+    let buyer = User::new();
+    let ticket = app.ticket().await;
+    let other = app.ticket().await;
+    let post = |ticket: Uuid| {
+        reqwest::Client::new()
+            .post(app.url("/api/orders"))
+            .header("Cookie", &buyer.cookie)
+            .header("Idempotency-Key", "reserve-1")
+            .json(&json!({"ticketId": ticket}))
+            .send()
+    };
+
+    let first = post(ticket).await.expect("first");
+    let retry = post(ticket).await.expect("retry");
+    let mismatch = post(other).await.expect("another ticket");
+
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    let (first, retry): (Value, Value) = (
+        first.json().await.expect("json"),
+        retry.json().await.expect("json"),
+    );
+    assert_eq!(first, retry);
+    assert_eq!(mismatch.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.count("SELECT count(*) FROM orders").await, 1);
 }

@@ -9,6 +9,12 @@
 //! - `payment_intent.payment_failed` marks a pending payment failed; the
 //!   order stays payable.
 //!
+//! Events about PaymentIntents this deployment never made (no order in the
+//! metadata, or an order unknown here and older than
+//! [`REPLICATION_GRACE`]) are acknowledged, logged at info and counted in
+//! `payments_webhook_foreign_events_total`; only an order that may still be
+//! on its way to the replica gets a 500, for Stripe to retry.
+//!
 //! Other event types are acknowledged and ignored. An event id seen before
 //! is acknowledged without effect; every effect is idempotent as well, so
 //! two concurrent deliveries of one event do no harm.
@@ -119,6 +125,41 @@ async fn handle(
     Ok(json!({"received": true}))
 }
 
+/// How long after an order's creation its `order.created` may still be on
+/// its way to the replica (a NATS outage included). A succeeded intent for
+/// an unknown order younger than this is answered 500, so that Stripe
+/// retries it; an older one is not ours.
+pub(crate) const REPLICATION_GRACE: chrono::Duration = chrono::Duration::hours(1);
+
+/// Whether `order_id` could be an order of ours that has not reached the
+/// replica yet: our order ids are UUIDv7, whose timestamp says when the
+/// order was made. Any other id is not one of ours.
+fn may_be_replicating(order_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let Some(timestamp) = order_id
+        .get_version()
+        .filter(|v| *v == uuid::Version::SortRand)
+        .and_then(|_| order_id.get_timestamp())
+    else {
+        return false;
+    };
+    let (seconds, nanos) = timestamp.to_unix();
+    let Some(created) = i64::try_from(seconds)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, nanos))
+    else {
+        return false;
+    };
+    now - created < REPLICATION_GRACE
+}
+
+/// Acknowledges an event about a PaymentIntent this deployment did not
+/// make (an account shared with another application, say): retrying it
+/// could never change anything.
+fn foreign(intent: &Intent, why: &str) {
+    tracing::info!(intent_id = %intent.id, reason = why, "webhook event about a payment intent that is not ours; acknowledged");
+    metrics::counter!("payments_webhook_foreign_events_total").increment(1);
+}
+
 fn intent_of(event: &StripeEvent) -> ApiResult<Intent> {
     serde_json::from_value(event.data.object.clone())
         .map_err(|_| ApiError::BadRequest("Malformed payment intent in webhook event".into()))
@@ -133,13 +174,25 @@ async fn intent_succeeded(state: &AppState, intent: Intent) -> ApiResult<()> {
             id: payment.id,
             order_id: payment.order_id,
         },
-        (None, Some(order_id)) => Charged::Untracked {
-            order_id,
-            amount: intent.amount,
-            currency: &intent.currency,
-        },
+        (None, Some(order_id)) => {
+            if store::orders::version(&state.pool, order_id)
+                .await?
+                .is_none()
+                && !may_be_replicating(order_id, chrono::Utc::now())
+            {
+                foreign(&intent, "its order is unknown here");
+                return Ok(());
+            }
+            // Unknown but recent: the order may still be on its way to the
+            // replica, and settling then fails (500) so that Stripe retries.
+            Charged::Untracked {
+                order_id,
+                amount: intent.amount,
+                currency: &intent.currency,
+            }
+        }
         (None, None) => {
-            tracing::info!(intent_id = %intent.id, "succeeded intent names no order; ignored");
+            foreign(&intent, "it names no order");
             return Ok(());
         }
     };
@@ -154,6 +207,7 @@ async fn intent_failed(state: &AppState, intent: Intent) -> ApiResult<()> {
         store::payments::find_for_intent(&state.pool, intent.metadata_id("paymentId"), &intent.id)
             .await?
     else {
+        foreign(&intent, "no payment of ours made it");
         return Ok(());
     };
     let message = intent
@@ -164,4 +218,21 @@ async fn intent_failed(state: &AppState, intent: Intent) -> ApiResult<()> {
         tracing::info!(order_id = %payment.order_id, payment_id = %payment.id, %message, "payment failed; the order stays payable");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_recent_uuid_v7_may_be_an_order_still_replicating() {
+        let now = chrono::Utc::now();
+        assert!(may_be_replicating(Uuid::now_v7(), now));
+        assert!(!may_be_replicating(
+            Uuid::now_v7(),
+            now + REPLICATION_GRACE + chrono::Duration::seconds(1)
+        ));
+        assert!(!may_be_replicating(Uuid::new_v4(), now));
+        assert!(!may_be_replicating(Uuid::nil(), now));
+    }
 }

@@ -286,8 +286,9 @@ async fn a_succeeded_intent_for_a_cancelled_order_is_refunded() {
 }
 
 #[tokio::test]
-async fn a_succeeded_intent_for_an_order_not_yet_known_fails_so_that_stripe_retries() {
+async fn a_succeeded_intent_for_a_recent_order_not_yet_replicated_fails_so_that_stripe_retries() {
     let app = spawn_app().await;
+    // A new order id: the order may still be on its way to the replica.
     let order = Uuid::now_v7();
     let payload = stripe_event(
         &event_id(),
@@ -303,6 +304,75 @@ async fn a_succeeded_intent_for_an_order_not_yet_known_fails_so_that_stripe_retr
         0,
         "not recorded, so a retry is handled"
     );
+}
+
+#[tokio::test]
+async fn a_succeeded_intent_for_an_order_that_is_not_ours_is_acknowledged_and_counted() {
+    let app = spawn_app().await;
+    // Another application's order ids: a random UUID, and an order id made
+    // two hours ago that never reached this deployment.
+    let two_hours_ago = chrono::Utc::now() - chrono::Duration::hours(2);
+    let old = Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        u64::try_from(two_hours_ago.timestamp()).expect("after 1970"),
+        0,
+    ));
+    let before = foreign_events(&app).await;
+
+    for order in [Uuid::new_v4(), old] {
+        let payload = stripe_event(
+            &event_id(),
+            "payment_intent.succeeded",
+            intent(
+                &intent_id(),
+                2000,
+                "succeeded",
+                json!({"orderId": order, "paymentId": Uuid::now_v7()}),
+            ),
+        );
+        let response = app.send_webhook(&payload).await;
+        assert_eq!(response.status(), StatusCode::OK, "order {order}");
+    }
+
+    assert_eq!(
+        webhook_events(&app).await,
+        2,
+        "recorded: a repeat is a duplicate"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM payments").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM outbox").await, 0);
+    assert!(foreign_events(&app).await >= before + 2.0);
+}
+
+#[tokio::test]
+async fn a_succeeded_intent_naming_no_order_is_acknowledged_and_counted() {
+    let app = spawn_app().await;
+    let before = foreign_events(&app).await;
+
+    let response = app
+        .send_webhook(&stripe_event(
+            &event_id(),
+            "payment_intent.succeeded",
+            intent(&intent_id(), 2000, "succeeded", json!({})),
+        ))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.count("SELECT count(*) FROM payments").await, 0);
+    assert!(foreign_events(&app).await > before);
+}
+
+/// `payments_webhook_foreign_events_total` on the service's `/metrics` (the
+/// recorder is per process, so other tests may add to it too).
+async fn foreign_events(app: &crate::helpers::TestApp) -> f64 {
+    let page = app
+        .get("/metrics")
+        .await
+        .text()
+        .await
+        .expect("metrics page");
+    common::metrics::scrape::value(&page, "payments_webhook_foreign_events_total", &[])
+        .unwrap_or(0.0)
 }
 
 #[tokio::test]

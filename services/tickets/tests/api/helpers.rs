@@ -30,7 +30,15 @@ impl std::ops::Deref for TestApp {
 pub(crate) async fn spawn_app() -> TestApp {
     let env = TestEnv::new("tickets-tests").await;
     let database_url = env.db.url.clone();
-    spawn_app_on(env, database_url).await
+    start(env, database_url).await
+}
+
+/// [`spawn_app`] against the NATS server at `nats_url` (e.g. a test's own
+/// [`testing::NatsServer`]).
+pub(crate) async fn spawn_app_on(nats_url: &str) -> TestApp {
+    let env = TestEnv::on_nats("tickets-tests", nats_url).await;
+    let database_url = env.db.url.clone();
+    start(env, database_url).await
 }
 
 /// The service reaching its database through a [`FaultProxy`], which the
@@ -39,10 +47,10 @@ pub(crate) async fn spawn_app_behind_proxy() -> (TestApp, FaultProxy) {
     let env = TestEnv::new("tickets-tests").await;
     let proxy = FaultProxy::in_front_of(&env.db.url).await;
     let database_url = proxy.route(&env.db.url);
-    (spawn_app_on(env, database_url).await, proxy)
+    (start(env, database_url).await, proxy)
 }
 
-async fn spawn_app_on(env: TestEnv, database_url: String) -> TestApp {
+async fn start(env: TestEnv, database_url: String) -> TestApp {
     let settings = tickets::config::Settings {
         common: env.common_settings(),
         database_url,

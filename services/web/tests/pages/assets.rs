@@ -48,11 +48,10 @@ async fn pages_are_not_cached_and_allow_no_foreign_script() {
 async fn readiness_includes_the_apis_the_pages_call() {
     let site = spawn_site().await;
 
-    // The services' NATS connections come up in the background.
+    // The services' NATS connections come up in the background; until then
+    // the site is ready but degraded.
     let ready = common::testing::eventually(crate::helpers::WAIT, || async {
-        reqwest::get(site.url("/readyz"))
-            .await
-            .is_ok_and(|r| r.status() == StatusCode::OK)
+        common::testing::readiness(&site.url("")).await == (StatusCode::OK, "ready".to_string())
     })
     .await;
 
@@ -66,4 +65,51 @@ async fn readiness_includes_the_apis_the_pages_call() {
     // One origin serves every API here, so the web service checks it once.
     assert_eq!(body["checks"]["apis"], "ok", "{body}");
     assert_eq!(body["checks"]["payments-database"], "ok", "{body}");
+}
+
+#[tokio::test]
+async fn with_every_api_down_the_web_service_is_ready_but_degraded_and_renders_pages() {
+    // A port nothing listens on: every API is unreachable.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let api: web::config::Url = format!("http://{closed}").parse().expect("url");
+    let settings = web::config::Settings {
+        process: common::testing::common_settings("").process,
+        apis: web::config::ApiUrls::all(api),
+        stripe_publishable_key: None,
+        tickets_per_page: crate::helpers::PER_PAGE,
+        api_timeout: std::time::Duration::from_secs(2),
+        mail_dir: None,
+    };
+    let lifecycle = common::lifecycle::Lifecycle::new();
+    let service = web::startup::build(&settings, &lifecycle)
+        .await
+        .expect("the web service starts");
+    let server = common::testing::TestServer::start(service.into_app(), lifecycle).await;
+
+    let ready = reqwest::get(format!("{}/readyz", server.address))
+        .await
+        .expect("GET /readyz");
+    let page = reqwest::get(format!("{}/auth/signin", server.address))
+        .await
+        .expect("GET a page");
+
+    assert_eq!(ready.status(), StatusCode::OK);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert!(
+        body["checks"]["apis"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("degraded")),
+        "{body}"
+    );
+    // The page is rendered, saying the site cannot reach its services.
+    assert_eq!(page.status(), StatusCode::BAD_GATEWAY);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|t| t.starts_with("text/html")),
+        "an HTML page"
+    );
 }
