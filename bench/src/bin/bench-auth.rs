@@ -35,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = auth::config::Settings {
         common: testing::common_settings(&testing::unique_prefix()),
         database_url: db.url.clone(),
+        admin_emails: Vec::new(),
     };
     let lifecycle = Lifecycle::new();
     let service = auth::startup::build(&settings, &lifecycle).await?;

@@ -53,6 +53,9 @@ pub enum ApiError {
     /// 403: signed in, but not allowed to touch this resource.
     #[error("Not allowed")]
     Forbidden,
+    /// 403: the signed-in user is banned.
+    #[error("This account is banned")]
+    Banned,
     /// 404: unknown id or route.
     #[error("Not found")]
     NotFound,
@@ -82,7 +85,7 @@ impl ApiError {
             Self::BadRequest(_) | Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::Banned => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

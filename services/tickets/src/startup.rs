@@ -33,9 +33,11 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
     backbone.listen(OrderCancelledListener::new(pool.clone()));
     backbone.listen(OrderCompletedListener::new(pool.clone()));
 
+    let sessions = Sessions::new(&settings.common.session)?;
+    backbone.follow_bans(&sessions);
     let state = AppState {
         pool,
-        sessions: Sessions::new(&settings.common.session),
+        sessions,
     };
     Ok(backbone.into_service(crate::routes::router().with_state(state)))
 }

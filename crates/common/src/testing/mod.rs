@@ -5,6 +5,7 @@
 //! - [`bus`]: a JetStream namespace per test ([`TestEnv`] bundles it with a
 //!   database), publishing into it and reading what reached its streams;
 //! - [`nats_server`]: a private `nats-server` a test may stop and start;
+//! - [`tokens`]: every kind of wrong session token;
 //! - [`http`]: [`spawn_app`], which serves a service under test, and
 //!   [`TestClient`], which calls it.
 //!
@@ -15,6 +16,7 @@ pub mod bus;
 pub mod db;
 pub mod http;
 pub mod nats_server;
+pub mod tokens;
 
 use std::time::Duration;
 
@@ -29,7 +31,8 @@ pub use bus::{
 };
 pub use db::{TestDatabase, admin_database_url};
 pub use http::{
-    TestApp, TestClient, TestServer, error_fields, expect, first_message, set_cookie, spawn_app,
+    TestApp, TestClient, TestServer, cookie_value, error_fields, expect, first_message, set_cookie,
+    set_cookie_named, spawn_app,
 };
 pub use nats_server::NatsServer;
 
@@ -80,17 +83,32 @@ where
 /// The key every service under test signs and checks sessions with.
 pub const TEST_SESSION_KEY: &str = "test-key-test-key-test-key-test-key!";
 
-/// The session settings of every service under test: one shared test key.
+/// The session settings of every service under test: one shared test key,
+/// no deny cache (signing only; see [`session_settings_in`]).
 pub fn session_settings() -> SessionSettings {
     SessionSettings {
         key: TEST_SESSION_KEY.into(),
         ttl: Duration::from_secs(3600),
+        refresh_ttl: Duration::from_secs(7200),
         secure_cookie: false,
+        redis_url: None,
+        cache_prefix: String::new(),
+    }
+}
+
+/// The session settings of a service under test in the namespace `prefix`:
+/// the test key, and a deny cache of the namespace's own on the tests' Redis.
+pub fn session_settings_in(prefix: &str) -> SessionSettings {
+    SessionSettings {
+        redis_url: Some(redis_url()),
+        cache_prefix: format!("{prefix}:session:"),
+        ..session_settings()
     }
 }
 
 /// Common settings for a service under test: port 0, the test session key,
-/// the JetStream namespace `prefix` on the tests' NATS server.
+/// the JetStream namespace `prefix` on the tests' NATS server and a deny
+/// cache under the same prefix on the tests' Redis.
 pub fn common_settings(prefix: &str) -> CommonSettings {
     CommonSettings {
         process: ProcessSettings {
@@ -99,7 +117,7 @@ pub fn common_settings(prefix: &str) -> CommonSettings {
             shutdown_timeout: Duration::from_secs(5),
         },
         nats: nats_settings(prefix),
-        session: session_settings(),
+        session: session_settings_in(prefix),
     }
 }
 
@@ -107,6 +125,7 @@ pub fn common_settings(prefix: &str) -> CommonSettings {
 /// the test key, as if the user had signed in through the auth service.
 pub fn session_cookie(user: &crate::session::CurrentUser) -> String {
     let token = crate::session::Sessions::new(&session_settings())
+        .expect("test sessions")
         .issue(user)
         .expect("sign a test session");
     format!("{}={token}", crate::session::COOKIE_NAME)

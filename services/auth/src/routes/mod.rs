@@ -4,8 +4,11 @@ use axum::Router;
 
 use crate::startup::AppState;
 
+mod bans;
 mod users;
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().merge(users::router())
+    Router::new()
+        .merge(users::router())
+        .merge(bans::router())
 }

@@ -1,4 +1,5 @@
-//! `/api/users`: sign up, sign in, sign out, current user.
+//! `/api/users`: sign up, sign in, refresh, sign out (here or everywhere),
+//! current user.
 
 use axum::Router;
 use axum::extract::State;
@@ -11,9 +12,10 @@ use tower_cookies::Cookies;
 use common::ApiError;
 use common::error::ApiResult;
 use common::extract::Json;
-use common::session::{CurrentUser, MaybeUser};
+use common::session::{CurrentUser, MaybeUser, REFRESH_PATH};
 
 use crate::domain::CredentialsBody;
+use crate::sessions::{self, Refreshed};
 use crate::startup::AppState;
 use crate::store;
 
@@ -22,6 +24,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/users/signup", post(signup))
         .route("/api/users/signin", post(signin))
         .route("/api/users/signout", post(signout))
+        .route("/api/users/signout-everywhere", post(signout_everywhere))
+        .route(REFRESH_PATH, post(refresh))
         .route("/api/users/currentuser", get(current_user))
 }
 
@@ -48,7 +52,7 @@ async fn signup(
         id,
         email: credentials.email,
     };
-    state.sessions.sign_in(&cookies, &user)?;
+    sessions::start(&state.pool, &state.sessions, &cookies, &user).await?;
     tracing::info!(user_id = %id, "user signed up");
     Ok((
         StatusCode::CREATED,
@@ -72,20 +76,60 @@ async fn signin(
         Some(user) if valid => user,
         _ => return Err(ApiError::BadRequest("Invalid credentials".into())),
     };
+    if user.banned {
+        return Err(ApiError::Banned);
+    }
     let current = CurrentUser {
         id: user.id,
         email: user.email,
     };
-    state.sessions.sign_in(&cookies, &current)?;
+    sessions::start(&state.pool, &state.sessions, &cookies, &current).await?;
     Ok(Json(UserResponse {
         id: current.id,
         email: current.email,
     }))
 }
 
-async fn signout(State(state): State<AppState>, cookies: Cookies) -> StatusCode {
-    state.sessions.sign_out(&cookies);
-    StatusCode::NO_CONTENT
+/// Ends this browser's session: its refresh family is revoked and its
+/// access token denied until it expires. Always 204, cookies cleared.
+async fn signout(State(state): State<AppState>, cookies: Cookies) -> ApiResult<StatusCode> {
+    sessions::sign_out(&state.pool, &state.sessions, &cookies).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends every session of the signed-in user, on every device.
+async fn signout_everywhere(
+    State(state): State<AppState>,
+    cookies: Cookies,
+    user: CurrentUser,
+) -> ApiResult<StatusCode> {
+    sessions::sign_out_everywhere(&state.pool, &state.sessions, &cookies, user.id).await?;
+    tracing::info!(user_id = %user.id, "signed out everywhere");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Exchanges the refresh cookie for new cookies: 200 with the user; 401
+/// (cookies cleared) when it is missing, unknown, expired, of an ended
+/// session, or was already used (which ends its session); 403 when the user
+/// is banned.
+async fn refresh(
+    State(state): State<AppState>,
+    cookies: Cookies,
+) -> ApiResult<Json<UserResponse>> {
+    match sessions::refresh(&state.pool, &state.sessions, &cookies).await? {
+        Refreshed::Rotated(user) => Ok(Json(UserResponse {
+            id: user.id,
+            email: user.email,
+        })),
+        Refreshed::Invalid | Refreshed::Reused => {
+            state.sessions.clear_cookies(&cookies);
+            Err(ApiError::Unauthorized)
+        }
+        Refreshed::Banned => {
+            state.sessions.clear_cookies(&cookies);
+            Err(ApiError::Banned)
+        }
+    }
 }
 
 async fn current_user(MaybeUser(user): MaybeUser) -> Json<Value> {

@@ -5,7 +5,7 @@
 use common::testing::{self, TestEnv};
 use serde_json::{Value, json};
 
-pub(crate) use common::testing::{error_fields, set_cookie};
+pub(crate) use common::testing::{cookie_value, error_fields, set_cookie, set_cookie_named};
 
 /// The auth service under test and the helpers below.
 pub(crate) struct TestApp(testing::TestApp);
@@ -17,12 +17,22 @@ impl std::ops::Deref for TestApp {
     }
 }
 
+/// The admin every auth under test has (`ADMIN_EMAILS`).
+pub(crate) const ADMIN: &str = "admin@test.com";
+
 pub(crate) async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The auth service with its settings changed by `change` first.
+pub(crate) async fn spawn_app_with(change: impl FnOnce(&mut auth::config::Settings)) -> TestApp {
     let env = TestEnv::new("auth-tests").await;
-    let settings = auth::config::Settings {
+    let mut settings = auth::config::Settings {
         common: env.common_settings(),
         database_url: env.db.url.clone(),
+        admin_emails: vec![ADMIN.into()],
     };
+    change(&mut settings);
     TestApp(
         testing::spawn_app(env, |lifecycle| async move {
             auth::startup::build(&settings, &lifecycle).await

@@ -109,6 +109,7 @@ async fn start(options: Options) -> Site {
         auth: auth::config::Settings {
             common: common.clone(),
             database_url: databases[0].url.clone(),
+            admin_emails: Vec::new(),
         },
         tickets: tickets::config::Settings {
             common: common.clone(),
