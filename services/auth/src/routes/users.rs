@@ -5,13 +5,15 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use serde::Serialize;
+use axum::response::Redirect;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower_cookies::Cookies;
 
 use common::ApiError;
 use common::error::ApiResult;
-use common::extract::Json;
+use common::extract::{Json, Query};
+use common::http::local_path;
 use common::session::{CurrentUser, MaybeUser, REFRESH_PATH};
 
 use crate::domain::CredentialsBody;
@@ -19,13 +21,18 @@ use crate::sessions::{self, Refreshed};
 use crate::startup::AppState;
 use crate::store;
 
+/// The web client's sign-in page.
+const SIGN_IN_PAGE: &str = "/auth/signin";
+/// The web client's page for a banned account.
+const BANNED_PAGE: &str = "/auth/banned";
+
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/users/signup", post(signup))
         .route("/api/users/signin", post(signin))
         .route("/api/users/signout", post(signout))
         .route("/api/users/signout-everywhere", post(signout_everywhere))
-        .route(REFRESH_PATH, post(refresh))
+        .route(REFRESH_PATH, post(refresh).get(refresh_and_return))
         .route("/api/users/currentuser", get(current_user))
 }
 
@@ -130,6 +137,43 @@ async fn refresh(
             Err(ApiError::Banned)
         }
     }
+}
+
+/// Where a browser goes back to after [`refresh_and_return`].
+#[derive(Deserialize)]
+struct Return {
+    #[serde(default)]
+    next: String,
+}
+
+/// The web client's way to renew a session: the page that met a 401 sends
+/// the browser here (the only path its refresh cookie is sent to). A 303
+/// back to `next` (a local path) with new cookies; to the sign-in page
+/// (cookies cleared) when the session cannot be renewed; to the web client's
+/// banned page for a banned user. Rotating on a GET is safe from other
+/// sites: they cannot read the new cookies, and the old token stays theirs
+/// to never know.
+async fn refresh_and_return(
+    State(state): State<AppState>,
+    cookies: Cookies,
+    Query(back): Query<Return>,
+) -> ApiResult<Redirect> {
+    let next = local_path(&back.next);
+    Ok(
+        match sessions::refresh(&state.pool, &state.sessions, &cookies).await? {
+            Refreshed::Rotated(_) => Redirect::to(next),
+            Refreshed::Invalid | Refreshed::Reused => {
+                state.sessions.clear_cookies(&cookies);
+                let query = serde_urlencoded::to_string([("next", next)])
+                    .map_err(|e| ApiError::Internal(e.into()))?;
+                Redirect::to(&format!("{SIGN_IN_PAGE}?{query}"))
+            }
+            Refreshed::Banned => {
+                state.sessions.clear_cookies(&cookies);
+                Redirect::to(BANNED_PAGE)
+            }
+        },
+    )
 }
 
 async fn current_user(MaybeUser(user): MaybeUser) -> Json<Value> {

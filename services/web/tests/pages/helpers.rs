@@ -16,6 +16,9 @@ use reqwest::header::{COOKIE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// The admin of every site under test (`ADMIN_EMAILS`).
+pub(crate) const ADMIN: &str = "admin@example.com";
+
 /// How long a test waits for something asynchronous (events, listeners).
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
@@ -109,7 +112,7 @@ async fn start(options: Options) -> Site {
         auth: auth::config::Settings {
             common: common.clone(),
             database_url: databases[0].url.clone(),
-            admin_emails: Vec::new(),
+            admin_emails: vec![ADMIN.into()],
         },
         tickets: tickets::config::Settings {
             common: common.clone(),
