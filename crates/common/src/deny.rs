@@ -221,10 +221,12 @@ impl Listener for BanListener<UserBanned> {
 
     async fn handle(&self, delivery: Delivery<UserBanned>) -> anyhow::Result<Outcome> {
         let event = delivery.event;
-        Ok(match self.cache.set_ban(event.id, event.version, true).await? {
-            true => Outcome::Applied,
-            false => Outcome::Duplicate,
-        })
+        Ok(
+            match self.cache.set_ban(event.id, event.version, true).await? {
+                true => Outcome::Applied,
+                false => Outcome::Duplicate,
+            },
+        )
     }
 }
 
@@ -233,9 +235,11 @@ impl Listener for BanListener<UserUnbanned> {
 
     async fn handle(&self, delivery: Delivery<UserUnbanned>) -> anyhow::Result<Outcome> {
         let event = delivery.event;
-        Ok(match self.cache.set_ban(event.id, event.version, false).await? {
-            true => Outcome::Applied,
-            false => Outcome::Duplicate,
-        })
+        Ok(
+            match self.cache.set_ban(event.id, event.version, false).await? {
+                true => Outcome::Applied,
+                false => Outcome::Duplicate,
+            },
+        )
     }
 }

@@ -244,7 +244,10 @@ impl Sessions {
             Ok(standing) => standing,
             Err(e) => {
                 metrics::counter!(DENY_CACHE_ERRORS).increment(1);
-                tracing::warn!(error = format!("{e:#}"), "deny cache unavailable; failing open");
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "deny cache unavailable; failing open"
+                );
                 Standing::Good
             }
         }
@@ -258,7 +261,11 @@ impl Sessions {
         let max_age = tower_cookies::cookie::time::Duration::seconds(
             i64::try_from(self.0.refresh_ttl.as_secs()).unwrap_or(i64::MAX),
         );
-        cookies.add(self.cookie(self.cookie_name(), access, "/").max_age(max_age).build());
+        cookies.add(
+            self.cookie(self.cookie_name(), access, "/")
+                .max_age(max_age)
+                .build(),
+        );
         if let Some(refresh) = refresh {
             cookies.add(
                 self.cookie(self.refresh_cookie_name(), refresh, REFRESH_PATH)
@@ -393,8 +400,12 @@ mod tests {
     fn two_tokens_of_one_session_have_their_own_ids() {
         let s = sessions();
         let sid = Uuid::now_v7();
-        let a = s.verify_token(&s.issue_in(&user(), sid).expect("a")).expect("a");
-        let b = s.verify_token(&s.issue_in(&user(), sid).expect("b")).expect("b");
+        let a = s
+            .verify_token(&s.issue_in(&user(), sid).expect("a"))
+            .expect("a");
+        let b = s
+            .verify_token(&s.issue_in(&user(), sid).expect("b"))
+            .expect("b");
         assert_ne!(a.claims.jti, b.claims.jti);
     }
 

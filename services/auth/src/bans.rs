@@ -166,12 +166,11 @@ async fn rebuild(pool: &PgPool, cache: &DenyCache, access_ttl: Duration) -> anyh
         .await
         .context("reading revoked sessions")?;
     cache.revoke_sessions(&sids, access_ttl).await?;
-    let tokens = sqlx::query!(
-        "SELECT jti, expires_at FROM revoked_access_tokens WHERE expires_at > now()"
-    )
-    .fetch_all(pool)
-    .await
-    .context("reading revoked access tokens")?;
+    let tokens =
+        sqlx::query!("SELECT jti, expires_at FROM revoked_access_tokens WHERE expires_at > now()")
+            .fetch_all(pool)
+            .await
+            .context("reading revoked access tokens")?;
     for token in tokens {
         cache
             .revoke_token(token.jti, token.expires_at.timestamp())

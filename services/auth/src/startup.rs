@@ -35,9 +35,8 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
     let sessions = Sessions::new(&settings.common.session)?;
     if let Some(cache) = sessions.deny_cache() {
         let (pool, cache, ttl) = (pool.clone(), cache.clone(), sessions.ttl());
-        lifecycle.spawn(move |shutdown| {
-            crate::bans::keep_cache_complete(pool, cache, ttl, shutdown)
-        });
+        lifecycle
+            .spawn(move |shutdown| crate::bans::keep_cache_complete(pool, cache, ttl, shutdown));
     }
     let state = AppState {
         pool,

@@ -35,9 +35,6 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
 
     let sessions = Sessions::new(&settings.common.session)?;
     backbone.follow_bans(&sessions);
-    let state = AppState {
-        pool,
-        sessions,
-    };
+    let state = AppState { pool, sessions };
     Ok(backbone.into_service(crate::routes::router().with_state(state)))
 }

@@ -62,13 +62,14 @@ pub fn forged_tokens(user: &CurrentUser) -> Vec<(&'static str, String)> {
     };
     vec![
         ("alg none", unsigned),
-        (
-            "HS512",
-            sign(&claims, Algorithm::HS512, TEST_SESSION_KEY),
-        ),
+        ("HS512", sign(&claims, Algorithm::HS512, TEST_SESSION_KEY)),
         (
             "another key",
-            sign(&claims, Algorithm::HS256, "another-key-another-key-another-key!"),
+            sign(
+                &claims,
+                Algorithm::HS256,
+                "another-key-another-key-another-key!",
+            ),
         ),
         ("tampered payload", tampered),
         (
@@ -87,8 +88,14 @@ pub fn forged_tokens(user: &CurrentUser) -> Vec<(&'static str, String)> {
             "iat in the future",
             with(user, |c| c["iat"] = json!(now + 3600)),
         ),
-        ("wrong iss", with(user, |c| c["iss"] = json!("someone-else"))),
-        ("wrong aud", with(user, |c| c["aud"] = json!("another-site"))),
+        (
+            "wrong iss",
+            with(user, |c| c["iss"] = json!("someone-else")),
+        ),
+        (
+            "wrong aud",
+            with(user, |c| c["aud"] = json!("another-site")),
+        ),
         (
             "missing jti",
             with(user, |c| {
@@ -101,8 +108,11 @@ pub fn forged_tokens(user: &CurrentUser) -> Vec<(&'static str, String)> {
                 c.as_object_mut().map(|o| o.remove("sid"));
             }),
         ),
-        ("missing nbf", with(user, |c| {
-            c.as_object_mut().map(|o| o.remove("nbf"));
-        })),
+        (
+            "missing nbf",
+            with(user, |c| {
+                c.as_object_mut().map(|o| o.remove("nbf"));
+            }),
+        ),
     ]
 }

@@ -46,7 +46,10 @@ async fn sign_up(suite: &Suite, email: &str) -> (String, uuid::Uuid) {
     assert_eq!(response.status(), StatusCode::CREATED);
     let access = cookie_value(&response, "session").expect("access cookie");
     let body: Value = response.json().await.expect("json");
-    let id = body["id"].as_str().and_then(|i| i.parse().ok()).expect("id");
+    let id = body["id"]
+        .as_str()
+        .and_then(|i| i.parse().ok())
+        .expect("id");
     (access, id)
 }
 
@@ -71,7 +74,11 @@ async fn every_wrong_token_is_anonymous_on_every_service_and_none_is_a_5xx() {
     for (name, token) in forged_tokens(&user) {
         for (service, path) in PROBES {
             let (status, body) = probe(&suite, path, &token).await;
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "{name} on {service}: {body}");
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{name} on {service}: {body}"
+            );
             assert_eq!(body, json!({"errors": [{"message": "Not signed in"}]}));
         }
     }
@@ -119,7 +126,10 @@ async fn a_ban_is_refused_with_403_by_tickets_orders_and_payments_within_a_secon
         loop {
             let (status, body) = probe(&suite, path, &access).await;
             if status == StatusCode::FORBIDDEN {
-                assert_eq!(body, json!({"errors": [{"message": "This account is banned"}]}));
+                assert_eq!(
+                    body,
+                    json!({"errors": [{"message": "This account is banned"}]})
+                );
                 refused_after.push((service, banned_at.elapsed()));
                 break;
             }
@@ -133,5 +143,9 @@ async fn a_ban_is_refused_with_403_by_tickets_orders_and_payments_within_a_secon
     for (service, after) in &refused_after {
         println!("{service} refused the banned user {after:?} after the ban answered");
     }
-    assert!(refused_after.iter().all(|(_, after)| *after < Duration::from_secs(1)));
+    assert!(
+        refused_after
+            .iter()
+            .all(|(_, after)| *after < Duration::from_secs(1))
+    );
 }

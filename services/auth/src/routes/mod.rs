@@ -8,7 +8,5 @@ mod bans;
 mod users;
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .merge(users::router())
-        .merge(bans::router())
+    Router::new().merge(users::router()).merge(bans::router())
 }

@@ -4,8 +4,8 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::response::Redirect;
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower_cookies::Cookies;
@@ -119,10 +119,7 @@ async fn signout_everywhere(
 /// (cookies cleared) when it is missing, unknown, expired, of an ended
 /// session, or was already used (which ends its session); 403 when the user
 /// is banned.
-async fn refresh(
-    State(state): State<AppState>,
-    cookies: Cookies,
-) -> ApiResult<Json<UserResponse>> {
+async fn refresh(State(state): State<AppState>, cookies: Cookies) -> ApiResult<Json<UserResponse>> {
     match sessions::refresh(&state.pool, &state.sessions, &cookies).await? {
         Refreshed::Rotated(user) => Ok(Json(UserResponse {
             id: user.id,

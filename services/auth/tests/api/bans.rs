@@ -78,19 +78,36 @@ async fn an_admin_bans_a_user_who_is_then_refused_everywhere_in_auth() {
     assert_eq!(body["banned"], true);
     assert_eq!(body["reason"], "fraudulent listings");
     assert_eq!(current_user(&app, &c.user.access).await, Value::Null);
-    let refused = post_as(&app, &c.user.access, "/api/users/signout-everywhere", &json!({})).await;
+    let refused = post_as(
+        &app,
+        &c.user.access,
+        "/api/users/signout-everywhere",
+        &json!({}),
+    )
+    .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let body: Value = refused.json().await.expect("json");
-    assert_eq!(body, json!({"errors": [{"message": "This account is banned"}]}));
+    assert_eq!(
+        body,
+        json!({"errors": [{"message": "This account is banned"}]})
+    );
     let signin = app.signin("user@test.com", "password").await;
-    assert_eq!(signin.status(), StatusCode::FORBIDDEN, "a banned user cannot sign in");
+    assert_eq!(
+        signin.status(),
+        StatusCode::FORBIDDEN,
+        "a banned user cannot sign in"
+    );
     let refresh = reqwest::Client::new()
         .post(app.url("/api/users/refresh"))
         .header("Cookie", format!("refresh={}", c.user.refresh))
         .send()
         .await
         .expect("request");
-    assert_eq!(refresh.status(), StatusCode::UNAUTHORIZED, "the sessions were revoked");
+    assert_eq!(
+        refresh.status(),
+        StatusCode::UNAUTHORIZED,
+        "the sessions were revoked"
+    );
 }
 
 #[tokio::test]
@@ -106,9 +123,11 @@ async fn a_ban_and_an_unban_are_audited_and_published_with_versions() {
     let lifted = post_as(&app, &c.admin.access, &unban, &json!({"reason": "appeal"})).await;
 
     assert_eq!(lifted.status(), StatusCode::OK);
-    let banned = wait_for_published::<UserBanned>(&app.bus, &app.db.pool, 1, Duration::from_secs(10)).await;
+    let banned =
+        wait_for_published::<UserBanned>(&app.bus, &app.db.pool, 1, Duration::from_secs(10)).await;
     let unbanned =
-        wait_for_published::<UserUnbanned>(&app.bus, &app.db.pool, 1, Duration::from_secs(10)).await;
+        wait_for_published::<UserUnbanned>(&app.bus, &app.db.pool, 1, Duration::from_secs(10))
+            .await;
     assert_eq!(banned.len(), 1, "banning a banned user publishes nothing");
     assert_eq!(
         banned[0],
@@ -119,17 +138,21 @@ async fn a_ban_and_an_unban_are_audited_and_published_with_versions() {
         }
     );
     assert_eq!(unbanned[0].version, 2);
-    let audit: Vec<(String, uuid::Uuid, String, Option<String>)> = sqlx::query_as(
-        "SELECT action, admin_id, admin_email, reason FROM ban_audit ORDER BY at",
-    )
-    .fetch_all(&app.db.pool)
-    .await
-    .expect("audit");
+    let audit: Vec<(String, uuid::Uuid, String, Option<String>)> =
+        sqlx::query_as("SELECT action, admin_id, admin_email, reason FROM ban_audit ORDER BY at")
+            .fetch_all(&app.db.pool)
+            .await
+            .expect("audit");
     assert_eq!(
         audit,
         vec![
             ("ban".into(), admin_id, ADMIN.into(), Some("spam".into())),
-            ("unban".into(), admin_id, ADMIN.into(), Some("appeal".into())),
+            (
+                "unban".into(),
+                admin_id,
+                ADMIN.into(),
+                Some("appeal".into())
+            ),
         ]
     );
     assert_eq!(
@@ -242,5 +265,8 @@ async fn the_deny_cache_is_rebuilt_when_redis_loses_it() {
     .await;
 
     assert!(refused_again, "the ban is back in the cache");
-    println!("deny cache rebuilt {:?} after Redis lost it", started.elapsed());
+    println!(
+        "deny cache rebuilt {:?} after Redis lost it",
+        started.elapsed()
+    );
 }

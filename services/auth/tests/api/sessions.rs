@@ -97,7 +97,10 @@ async fn the_cookies_are_http_only_lax_and_the_refresh_cookie_is_scoped_to_its_p
         assert!(cookie.contains("SameSite=Lax"), "{cookie}");
         assert!(!cookie.contains("Secure"), "{cookie}");
     }
-    assert!(access.contains("Path=/;") || access.ends_with("Path=/"), "{access}");
+    assert!(
+        access.contains("Path=/;") || access.ends_with("Path=/"),
+        "{access}"
+    );
     assert!(refresh.contains("Path=/api/users/refresh"), "{refresh}");
 }
 
@@ -109,7 +112,10 @@ async fn over_https_the_cookies_are_secure_with_host_and_secure_prefixes() {
 
     let access = set_cookie_named(&response, "__Host-session").expect("access cookie");
     let refresh = set_cookie_named(&response, "__Secure-refresh").expect("refresh cookie");
-    assert!(access.contains("Secure") && access.contains("Path=/"), "{access}");
+    assert!(
+        access.contains("Secure") && access.contains("Path=/"),
+        "{access}"
+    );
     assert!(!access.contains("Domain"), "{access}");
     assert!(
         refresh.contains("Secure") && refresh.contains("Path=/api/users/refresh"),
@@ -136,7 +142,10 @@ async fn the_access_token_carries_a_short_expiry_and_every_checked_claim() {
     .expect("json");
 
     assert_eq!(header["alg"], "HS256");
-    assert_eq!(claims["exp"].as_i64().expect("exp") - claims["iat"].as_i64().expect("iat"), 900);
+    assert_eq!(
+        claims["exp"].as_i64().expect("exp") - claims["iat"].as_i64().expect("iat"),
+        900
+    );
     assert_eq!(claims["nbf"], claims["iat"]);
     for claim in ["iss", "aud", "jti", "sid", "sub"] {
         assert!(claims[claim].is_string(), "{claim} in {claims}");
@@ -153,7 +162,10 @@ async fn a_refresh_token_is_stored_only_as_its_hash() {
         .await
         .expect("tokens");
 
-    assert_eq!(stored, vec![Sha256::digest(cookies.refresh.as_bytes()).to_vec()]);
+    assert_eq!(
+        stored,
+        vec![Sha256::digest(cookies.refresh.as_bytes()).to_vec()]
+    );
 }
 
 #[tokio::test]
@@ -169,9 +181,16 @@ async fn refresh_rotates_both_tokens_and_the_new_access_token_works() {
     assert_ne!(second.access, first.access);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["email"], "a@test.com");
-    assert_eq!(signed_in_user(&app, &second.access).await["email"], "a@test.com");
+    assert_eq!(
+        signed_in_user(&app, &second.access).await["email"],
+        "a@test.com"
+    );
     let third = refresh_with(&app, &second.refresh).await;
-    assert_eq!(third.status(), StatusCode::OK, "the rotated token rotates again");
+    assert_eq!(
+        third.status(),
+        StatusCode::OK,
+        "the rotated token rotates again"
+    );
 }
 
 #[tokio::test]
@@ -224,7 +243,9 @@ async fn concurrent_uses_of_one_refresh_token_rotate_it_once() {
         "{statuses:?}"
     );
     assert!(
-        statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED),
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED),
         "{statuses:?}"
     );
 }
@@ -266,7 +287,10 @@ async fn an_expired_refresh_token_is_401() {
 async fn after_signout_the_old_access_cookie_and_refresh_token_no_longer_work() {
     let app = spawn_app().await;
     let cookies = signed_up(&app, "a@test.com").await;
-    assert_eq!(signed_in_user(&app, &cookies.access).await["email"], "a@test.com");
+    assert_eq!(
+        signed_in_user(&app, &cookies.access).await["email"],
+        "a@test.com"
+    );
 
     let signout = post_with(&app, "/api/users/signout", &cookies.access).await;
 
@@ -306,7 +330,10 @@ async fn signout_everywhere_ends_every_session_of_the_user_only() {
             StatusCode::UNAUTHORIZED
         );
     }
-    assert_eq!(signed_in_user(&app, &other.access).await["email"], "b@test.com");
+    assert_eq!(
+        signed_in_user(&app, &other.access).await["email"],
+        "b@test.com"
+    );
 }
 
 #[tokio::test]
@@ -345,5 +372,9 @@ async fn with_redis_unreachable_sessions_fail_open_and_no_request_fails() {
         StatusCode::UNAUTHORIZED,
         "the database still ended the session"
     );
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -22,7 +22,10 @@ async fn sign_up(base: &str, email: &str) -> (uuid::Uuid, String, String) {
     let access = cookie_value(&response, "session").expect("access");
     let refresh = cookie_value(&response, "refresh").expect("refresh");
     let body: Value = response.json().await.expect("json");
-    let id = body["id"].as_str().and_then(|i| i.parse().ok()).expect("id");
+    let id = body["id"]
+        .as_str()
+        .and_then(|i| i.parse().ok())
+        .expect("id");
     (id, access, refresh)
 }
 
@@ -66,7 +69,13 @@ async fn an_expired_access_token_is_renewed_from_the_refresh_cookie_and_the_page
     let again = get(site.url("/orders"), &format!("session={access}")).await;
 
     assert_eq!(again.status(), StatusCode::OK);
-    assert!(again.text().await.expect("html").contains("ada@example.com"));
+    assert!(
+        again
+            .text()
+            .await
+            .expect("html")
+            .contains("ada@example.com")
+    );
 }
 
 #[tokio::test]
