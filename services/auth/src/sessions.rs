@@ -24,8 +24,24 @@ fn digest(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-fn expiry(sessions: &Sessions) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-    Ok(chrono::Utc::now() + chrono::Duration::from_std(sessions.refresh_ttl())?)
+/// Stores `token` (its hash) as the live refresh token of session `sid`.
+async fn store_refresh_token(
+    tx: &mut sqlx::PgConnection,
+    sessions: &Sessions,
+    sid: Uuid,
+    token: &str,
+) -> anyhow::Result<()> {
+    let expires_at = chrono::Utc::now() + chrono::Duration::from_std(sessions.refresh_ttl())?;
+    sqlx::query!(
+        "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)",
+        digest(token),
+        sid,
+        expires_at
+    )
+    .execute(tx)
+    .await
+    .context("storing a refresh token")?;
+    Ok(())
 }
 
 /// Starts a session for `user` and sets its cookies.
@@ -46,15 +62,7 @@ pub(crate) async fn start(
     .execute(&mut *tx)
     .await
     .context("starting a session")?;
-    sqlx::query!(
-        "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)",
-        digest(&refresh),
-        sid,
-        expiry(sessions)?
-    )
-    .execute(&mut *tx)
-    .await
-    .context("storing a refresh token")?;
+    store_refresh_token(&mut tx, sessions, sid, &refresh).await?;
     tx.commit().await.context("committing a session")?;
     sessions.set_cookies(cookies, sessions.issue_in(user, sid)?, Some(refresh));
     Ok(())
@@ -125,15 +133,7 @@ pub(crate) async fn refresh(
     .execute(&mut *tx)
     .await
     .context("rotating a refresh token")?;
-    sqlx::query!(
-        "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)",
-        digest(&next),
-        found.session_id,
-        expiry(sessions)?
-    )
-    .execute(&mut *tx)
-    .await
-    .context("storing a refresh token")?;
+    store_refresh_token(&mut tx, sessions, found.session_id, &next).await?;
     tx.commit().await.context("committing a rotation")?;
     let user = CurrentUser {
         id: found.user_id,

@@ -62,14 +62,7 @@ async fn ban(
     Id(id): Id,
     Json(body): Json<BanBody>,
 ) -> ApiResult<Json<BanState>> {
-    let admin = admin(&state, user)?;
-    let reason = reason(body, true)?;
-    if admin.id == id {
-        return Err(ApiError::BadRequest("You cannot ban yourself".into()));
-    }
-    Ok(Json(
-        bans::set(&state.pool, &state.sessions, &admin, id, true, reason).await?,
-    ))
+    set(state, user, id, body, true).await
 }
 
 /// Lifts the user's ban (the reason is optional).
@@ -79,9 +72,22 @@ async fn unban(
     Id(id): Id,
     Json(body): Json<BanBody>,
 ) -> ApiResult<Json<BanState>> {
+    set(state, user, id, body, false).await
+}
+
+async fn set(
+    state: AppState,
+    user: CurrentUser,
+    id: uuid::Uuid,
+    body: BanBody,
+    ban: bool,
+) -> ApiResult<Json<BanState>> {
     let admin = admin(&state, user)?;
-    let reason = reason(body, false)?;
+    let reason = reason(body, ban)?;
+    if ban && admin.id == id {
+        return Err(ApiError::BadRequest("You cannot ban yourself".into()));
+    }
     Ok(Json(
-        bans::set(&state.pool, &state.sessions, &admin, id, false, reason).await?,
+        bans::set(&state.pool, &state.sessions, &admin, id, ban, reason).await?,
     ))
 }
