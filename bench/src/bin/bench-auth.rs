@@ -41,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
         common: testing::common_settings(&prefix),
         database_url: db.url.clone(),
         front_door,
+        admin_emails: Vec::new(),
     };
     let lifecycle = Lifecycle::new();
     let service = auth::startup::build(&settings, &lifecycle).await?;

@@ -158,13 +158,40 @@ pub struct NatsSettings {
 /// Session token settings shared by every service that reads the cookie.
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
-    /// `JWT_KEY`: the HS256 secret, at least 32 characters.
+    /// `JWT_KEY`: the HS256 secret, at least 32 bytes.
     pub key: SecretString,
-    /// `JWT_TTL_SECONDS`, default 86400 (24 hours).
+    /// `JWT_TTL_SECONDS`, default 900 (15 minutes): the lifetime of an
+    /// access token. A session outlives it through its refresh token.
     pub ttl: Duration,
-    /// `COOKIE_SECURE`: mark the cookie `Secure` (served over HTTPS). Default false.
+    /// `REFRESH_TTL_SECONDS`, default 2592000 (30 days): how long a refresh
+    /// token stays usable; every use rotates it and starts a new period.
+    pub refresh_ttl: Duration,
+    /// `COOKIE_SECURE`: mark the cookies `Secure` and give them the
+    /// `__Host-` / `__Secure-` prefixes (served over HTTPS). Default false.
     pub secure_cookie: bool,
+    /// `REDIS_URL`: the Redis holding the deny cache (revoked tokens and
+    /// banned users) that every authenticating service consults. Required
+    /// by auth, tickets, orders and payments (see
+    /// [`SessionSettings::require_deny_cache`]).
+    pub redis_url: Option<String>,
+    /// `SESSION_CACHE_PREFIX`, default `buytickets:session:`: the prefix of
+    /// the deny cache's Redis keys (unique per test).
+    pub cache_prefix: String,
 }
+
+impl SessionSettings {
+    /// Fails, naming `REDIS_URL`, when no deny cache is configured: a
+    /// service that authenticates requests must see revocations and bans.
+    pub fn require_deny_cache(&self) -> Result<(), ConfigError> {
+        match &self.redis_url {
+            Some(_) => Ok(()),
+            None => Err(ConfigError::Missing("REDIS_URL".into())),
+        }
+    }
+}
+
+/// The deny cache's key prefix when deployed.
+pub const DEFAULT_SESSION_CACHE_PREFIX: &str = "buytickets:session:";
 
 /// The settings every service that uses NATS and sessions has.
 #[derive(Debug, Clone)]
@@ -221,7 +248,8 @@ impl CommonSettings {
 }
 
 /// The settings of a service that owns a database and needs nothing else
-/// of its own (auth, tickets).
+/// of its own (tickets; auth adds its admins). It authenticates requests,
+/// so `REDIS_URL` (the deny cache) is required.
 #[derive(Debug, Clone)]
 pub struct DatabaseServiceSettings {
     /// Port, NATS, sessions, logs and shutdown, as every service has them.
@@ -234,8 +262,10 @@ impl DatabaseServiceSettings {
     /// Reads the settings of `service`; fails naming the first missing or
     /// invalid variable.
     pub fn from_env(service: &str) -> Result<Self, ConfigError> {
+        let common = CommonSettings::from_env()?;
+        common.session.require_deny_cache()?;
         Ok(Self {
-            common: CommonSettings::from_env()?,
+            common,
             database_url: database_url(service)?,
         })
     }
@@ -292,20 +322,38 @@ pub fn nats_from_env() -> Result<NatsSettings, ConfigError> {
     })
 }
 
-/// Reads `JWT_KEY`, `JWT_TTL_SECONDS` and `COOKIE_SECURE`.
+/// Reads `JWT_KEY`, `JWT_TTL_SECONDS`, `REFRESH_TTL_SECONDS`,
+/// `COOKIE_SECURE`, `REDIS_URL` and `SESSION_CACHE_PREFIX`.
 pub fn session_from_env() -> Result<SessionSettings, ConfigError> {
     let key = required_secret("JWT_KEY")?;
     if key.expose_secret().len() < MIN_JWT_KEY_LEN {
         return Err(ConfigError::invalid(
             "JWT_KEY",
             "<redacted>",
-            format!("must be at least {MIN_JWT_KEY_LEN} characters"),
+            format!("must be at least {MIN_JWT_KEY_LEN} bytes"),
+        ));
+    }
+    let redis_url: String = optional("REDIS_URL", String::new())?;
+    if !(redis_url.is_empty()
+        || redis_url.starts_with("redis://")
+        || redis_url.starts_with("rediss://"))
+    {
+        return Err(ConfigError::invalid(
+            "REDIS_URL",
+            "<redacted>",
+            "expected a redis:// or rediss:// URL",
         ));
     }
     Ok(SessionSettings {
         key,
-        ttl: positive_seconds("JWT_TTL_SECONDS", 24 * 60 * 60)?,
+        ttl: positive_seconds("JWT_TTL_SECONDS", 15 * 60)?,
+        refresh_ttl: positive_seconds("REFRESH_TTL_SECONDS", 30 * 24 * 60 * 60)?,
         secure_cookie: flag("COOKIE_SECURE", false)?,
+        redis_url: Some(redis_url).filter(|u| !u.is_empty()),
+        cache_prefix: optional(
+            "SESSION_CACHE_PREFIX",
+            DEFAULT_SESSION_CACHE_PREFIX.to_string(),
+        )?,
     })
 }
 
@@ -335,7 +383,10 @@ mod tests {
         let settings = SessionSettings {
             key: "a-session-key-that-must-not-be-logged".into(),
             ttl: Duration::from_secs(60),
+            refresh_ttl: Duration::from_secs(600),
             secure_cookie: false,
+            redis_url: None,
+            cache_prefix: DEFAULT_SESSION_CACHE_PREFIX.to_string(),
         };
         let text = format!("{settings:?}");
         assert!(!text.contains("must-not-be-logged"), "{text}");

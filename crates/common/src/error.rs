@@ -59,6 +59,9 @@ pub enum ApiError {
     /// [`crate::http::cross_origin_protection`]).
     #[error("Cross-origin request refused")]
     CrossOrigin,
+    /// 403: the signed-in user is banned.
+    #[error("This account is banned")]
+    Banned,
     /// 404: unknown id or route.
     #[error("Not found")]
     NotFound,
@@ -116,7 +119,7 @@ impl ApiError {
             Self::BadRequest(_) | Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
-            Self::Forbidden | Self::CrossOrigin => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::CrossOrigin | Self::Banned => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -298,6 +298,47 @@ impl Event for UserCreated {
     const SUBJECT: &'static str = "user.created";
 }
 
+/// `user.banned`: an admin banned the user; every service refuses them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserBanned {
+    /// The user's id.
+    pub id: Uuid,
+    /// The user's version after the ban; a ban state applies only over an
+    /// older one.
+    pub version: i64,
+    /// Why, as the admin wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Event for UserBanned {
+    const SUBJECT: &'static str = "user.banned";
+
+    fn ordering_key(&self) -> Option<Uuid> {
+        Some(self.id)
+    }
+}
+
+/// `user.unbanned`: an admin lifted the user's ban.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserUnbanned {
+    /// The user's id.
+    pub id: Uuid,
+    /// The user's version after the unban.
+    pub version: i64,
+    /// Why, as the admin wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Event for UserUnbanned {
+    const SUBJECT: &'static str = "user.unbanned";
+
+    fn ordering_key(&self) -> Option<Uuid> {
+        Some(self.id)
+    }
+}
+
 /// `payment.refunded`: a charge was given back (it arrived after its order
 /// ended, or the order was already paid).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -483,6 +524,27 @@ mod tests {
                 amount: 1550,
             },
             json!({"id": id, "orderId": order, "paymentId": payment, "amount": 1550}),
+        );
+    }
+
+    #[test]
+    fn ban_events_round_trip_and_the_reason_is_optional() {
+        let (id, _, _) = ids();
+        round_trip(
+            &UserBanned {
+                id,
+                version: 1,
+                reason: Some("fraud".into()),
+            },
+            json!({"id": id, "version": 1, "reason": "fraud"}),
+        );
+        round_trip(
+            &UserUnbanned {
+                id,
+                version: 2,
+                reason: None,
+            },
+            json!({"id": id, "version": 2}),
         );
     }
 

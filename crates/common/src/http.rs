@@ -134,3 +134,14 @@ pub fn error_response(status: StatusCode, message: &str, retry_after: Option<u32
     }
     response
 }
+
+/// `next` if it is a path on this site, else the home page: a link that
+/// sends people back somewhere (after signing in, after a refresh) must not
+/// be a way to send them to another site.
+pub fn local_path(next: &str) -> &str {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control);
+    if local { next } else { "/" }
+}

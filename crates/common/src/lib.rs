@@ -11,8 +11,8 @@
 //!   POSTs), [`health`] (`/healthz`, `/readyz`: ready or degraded), [`metrics`]
 //!   (`/metrics` and the samplers behind it), [`contract`] (types
 //!   of the API that the services and the web client share).
-//! - Sessions and settings: [`session`] (the signed cookie and the
-//!   `CurrentUser` extractor), [`config`] (settings from the environment,
+//! - Sessions and settings: [`session`] (the signed cookies and the
+//!   `CurrentUser` extractor), [`deny`] (revoked tokens and bans, in Redis), [`config`] (settings from the environment,
 //!   validated at start), [`money`].
 //! - Process: [`telemetry`] (logs), [`lifecycle`] (signals, graceful
 //!   shutdown, `run_service`), [`startup`] (the start-up every service
@@ -33,6 +33,7 @@ pub mod completion;
 pub mod config;
 pub mod contract;
 pub mod db;
+pub mod deny;
 pub mod error;
 pub mod events;
 pub mod extract;

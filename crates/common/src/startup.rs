@@ -18,10 +18,13 @@ use sqlx::migrate::Migrator;
 
 use crate::bus::Bus;
 use crate::config::NatsSettings;
+use crate::deny::BanListener;
+use crate::events::{UserBanned, UserUnbanned};
 use crate::health::Readiness;
 use crate::lifecycle::{Lifecycle, Service};
 use crate::listener::{self, Listener};
 use crate::outbox::{Relay, RelayOptions};
+use crate::session::Sessions;
 
 /// A service being assembled: its name, lifecycle, bus and readiness checks.
 pub struct Backbone {
@@ -88,6 +91,16 @@ impl Backbone {
     /// Runs `listener` as this service's durable consumer of its subject.
     pub fn listen<L: Listener>(&self, listener: L) {
         listener::spawn(&self.lifecycle, &self.bus, self.service, listener);
+    }
+
+    /// Feeds `sessions`' deny cache from `user.banned` and `user.unbanned`
+    /// (this service's durable consumers of them), so that bans reach the
+    /// cache every replica of every service reads. Nothing without a cache.
+    pub fn follow_bans(&self, sessions: &Sessions) {
+        if let Some(cache) = sessions.deny_cache() {
+            self.listen(BanListener::<UserBanned>::new(cache.clone()));
+            self.listen(BanListener::<UserUnbanned>::new(cache.clone()));
+        }
     }
 
     /// Adds a readiness check of the service's own (e.g. its Redis).

@@ -1,13 +1,16 @@
-//! The auth service: sign up, sign in, sign out and the current user. It owns
-//! the users database and issues the session cookie every service reads.
+//! The auth service: sign up, sign in, refresh, sign out, the current user
+//! and bans. It owns the users database (with sessions and bans), issues the
+//! session cookies every service reads, and keeps the deny cache complete.
 
 pub mod config;
 pub mod front_door;
 pub mod password;
 pub mod startup;
 
+mod bans;
 mod domain;
 mod routes;
+mod sessions;
 mod store;
 
 /// The service's name: its durable consumers and its NATS connection carry it.

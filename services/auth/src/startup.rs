@@ -1,5 +1,8 @@
 //! Builds the auth service: database (migrated at start), NATS bus, outbox
-//! relay, and the router with its state.
+//! relay, the task that keeps the deny cache complete, and the router with
+//! its state.
+
+use std::sync::Arc;
 
 use axum::extract::FromRef;
 use sqlx::PgPool;
@@ -22,6 +25,8 @@ pub struct AppState {
     pub sessions: Sessions,
     pub passwords: Passwords,
     pub front_door: FrontDoor,
+    /// `ADMIN_EMAILS`, lower-cased.
+    pub admins: Arc<Vec<String>>,
 }
 
 impl FromRef<AppState> for ClientIpSettings {
@@ -37,11 +42,18 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
     let pool = backbone
         .database(&settings.database_url, &crate::MIGRATOR)
         .await?;
+    let sessions = Sessions::new(&settings.common.session)?;
+    if let Some(cache) = sessions.deny_cache() {
+        let (pool, cache, ttl) = (pool.clone(), cache.clone(), sessions.ttl());
+        lifecycle
+            .spawn(move |shutdown| crate::bans::keep_cache_complete(pool, cache, ttl, shutdown));
+    }
     let state = AppState {
         pool,
-        sessions: Sessions::new(&settings.common.session),
+        sessions,
         passwords: Passwords::new(),
         front_door: FrontDoor::new(&settings.front_door)?,
+        admins: Arc::new(settings.admin_emails.clone()),
     };
     Ok(backbone.into_service(
         crate::routes::router(Idempotency::new(state.pool.clone(), state.sessions.clone()))

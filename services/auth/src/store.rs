@@ -14,6 +14,7 @@ pub(crate) struct User {
     pub(crate) id: Uuid,
     pub(crate) email: String,
     pub(crate) password_hash: String,
+    pub(crate) banned: bool,
 }
 
 /// Inserts a user and enqueues its `user.created`, in one transaction; a
@@ -60,7 +61,8 @@ pub(crate) async fn email_taken(pool: &PgPool, email: &str) -> anyhow::Result<bo
 pub(crate) async fn find_by_email(pool: &PgPool, email: &str) -> anyhow::Result<Option<User>> {
     sqlx::query_as!(
         User,
-        "SELECT id, email, password_hash FROM users WHERE email = $1",
+        r#"SELECT id, email, password_hash, banned_at IS NOT NULL AS "banned!"
+           FROM users WHERE email = $1"#,
         email
     )
     .fetch_optional(pool)

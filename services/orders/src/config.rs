@@ -67,8 +67,11 @@ pub const DEFAULT_ORDER_EXPIRATION_SECONDS: u64 = 15 * 60;
 impl Settings {
     /// Reads and validates the settings; the error names the variable at fault.
     pub fn from_env() -> Result<Self, ConfigError> {
+        let common = CommonSettings::from_env()?;
+        // It authenticates requests: it must see revocations and bans.
+        common.session.require_deny_cache()?;
         Ok(Self {
-            common: CommonSettings::from_env()?,
+            common,
             database_url: database_url(crate::SERVICE)?,
             order_expiration: positive_seconds(
                 "ORDER_EXPIRATION_SECONDS",

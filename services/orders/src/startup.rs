@@ -46,9 +46,11 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
     let (sweep, sweep_pool) = (settings.sweep, pool.clone());
     lifecycle.spawn(move |shutdown| crate::expiry::run_sweeps(sweep_pool, sweep, shutdown));
 
+    let sessions = Sessions::new(&settings.common.session)?;
+    backbone.follow_bans(&sessions);
     let state = AppState {
         pool,
-        sessions: Sessions::new(&settings.common.session),
+        sessions,
         order_expiration: settings.order_expiration,
     };
     Ok(backbone.into_service(

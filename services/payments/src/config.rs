@@ -38,8 +38,11 @@ pub struct StripeSettings {
 impl Settings {
     /// Reads and validates the settings; the error names the variable at fault.
     pub fn from_env() -> Result<Self, ConfigError> {
+        let common = CommonSettings::from_env()?;
+        // It authenticates requests: it must see revocations and bans.
+        common.session.require_deny_cache()?;
         Ok(Self {
-            common: CommonSettings::from_env()?,
+            common,
             database_url: database_url(crate::SERVICE)?,
             stripe: StripeSettings::from_env()?,
         })

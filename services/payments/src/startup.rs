@@ -61,9 +61,11 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
         lifecycle.spawn(|shutdown| crate::reconcile::run(pool, provider, shutdown));
     }
 
+    let sessions = Sessions::new(&settings.common.session)?;
+    backbone.follow_bans(&sessions);
     let state = AppState {
         pool,
-        sessions: Sessions::new(&settings.common.session),
+        sessions,
         provider,
         currency: settings.stripe.currency.clone(),
         webhook_secret: settings.stripe.webhook_secret.clone(),

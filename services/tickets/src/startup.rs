@@ -34,10 +34,9 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
     backbone.listen(OrderCancelledListener::new(pool.clone()));
     backbone.listen(OrderCompletedListener::new(pool.clone()));
 
-    let state = AppState {
-        pool,
-        sessions: Sessions::new(&settings.common.session),
-    };
+    let sessions = Sessions::new(&settings.common.session)?;
+    backbone.follow_bans(&sessions);
+    let state = AppState { pool, sessions };
     Ok(backbone.into_service(
         crate::routes::router(Idempotency::new(state.pool.clone(), state.sessions.clone()))
             .with_state(state),

@@ -18,7 +18,11 @@ import { chromium } from 'playwright-core';
 
 const BASE_URL = required('BASE_URL').replace(/\/+$/, '');
 const EXPIRY_BASE_URL = (process.env.EXPIRY_BASE_URL || BASE_URL).replace(/\/+$/, '');
-const SCENARIOS = (process.env.SCENARIOS || 'purchase,market,expiry').split(',').map((s) => s.trim()).filter(Boolean);
+// A site whose access tokens live a few seconds (JWT_TTL_SECONDS), for the session scenario.
+const SESSION_BASE_URL = (process.env.SESSION_BASE_URL || '').replace(/\/+$/, '');
+const SESSION_WAIT_MS = Number(process.env.SESSION_WAIT_MS || 6000);
+const DEFAULT_SCENARIOS = SESSION_BASE_URL ? 'purchase,market,expiry,session' : 'purchase,market,expiry';
+const SCENARIOS = (process.env.SCENARIOS || DEFAULT_SCENARIOS).split(',').map((s) => s.trim()).filter(Boolean);
 const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || path.resolve('target/browser-screenshots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 // Set when the site writes its mails to MAIL_DIR and shows them at /dev/mail (scripts/e2e).
@@ -314,7 +318,47 @@ async function marketScenario() {
   }
 }
 
-const ALL = { purchase: purchaseScenario, market: marketScenario, expiry: expiryScenario };
+/** A buyer who keeps the site open past the access token's lifetime stays signed in and buys. */
+async function sessionScenario() {
+  assert.ok(SESSION_BASE_URL, 'set SESSION_BASE_URL to a site started with a short JWT_TTL_SECONDS');
+  const base = SESSION_BASE_URL;
+  const { page, errors, close } = await openBrowser();
+  try {
+    const title = `Late show ${Date.now().toString(36)}`;
+    const buyer = unique('buyer');
+    let ticketUrl;
+    await step('session: a seller lists a ticket', async () => {
+      await signUp(page, base, unique('seller'));
+      ticketUrl = await sellTicket(page, base, title, '20');
+      await signOut(page, base);
+    });
+    await step('session: a buyer signs up', async () => {
+      await signUp(page, base, buyer);
+    });
+    await step(`session: the buyer leaves the site open ${SESSION_WAIT_MS} ms, past the access token's lifetime`, async () => {
+      await page.waitForTimeout(SESSION_WAIT_MS);
+    });
+    await step('session: the home page still shows the buyer signed in (the session was renewed)', async () => {
+      await page.goto(`${base}/`);
+      await page.waitForURL(`${base}/`);
+      await page.getByText(`Signed in as ${buyer}`).waitFor();
+      await screenshot(page, 'session', 'still-signed-in');
+    });
+    await step('session: the buyer still buys the ticket', async () => {
+      await page.getByRole('link', { name: new RegExp(title) }).click();
+      await page.waitForURL(ticketUrl);
+      await page.getByRole('button', { name: 'Purchase' }).click();
+      await page.waitForURL(/\/orders\/[0-9a-f-]{36}$/);
+      await page.getByText('Time left to pay').waitFor();
+      await screenshot(page, 'session', 'order-page');
+    });
+    assert.deepEqual(errors, [], 'no script errors');
+  } finally {
+    await close();
+  }
+}
+
+const ALL = { purchase: purchaseScenario, market: marketScenario, expiry: expiryScenario, session: sessionScenario };
 
 mkdirSync(SCREENSHOT_DIR, { recursive: true });
 let failed = false;

@@ -13,8 +13,11 @@ pub(crate) enum PageError {
     NotFound,
     /// Signed in, but this is someone else's; the message says what.
     Forbidden(&'static str),
-    /// The page needs a signed-in user: go to sign in, then back to `next`.
+    /// The page needs a signed-in user: renew the session (or sign in),
+    /// then back to `next`.
     SignIn { next: String },
+    /// The signed-in user is banned.
+    Banned,
     /// The body of a form could not be read.
     BadForm,
     /// An API could not be reached or failed; logged, shown as "try again".
@@ -25,16 +28,17 @@ pub(crate) enum PageError {
 
 #[derive(Template)]
 #[template(path = "error.html")]
-struct ErrorPage<'a> {
-    user: Option<User>,
-    heading: &'a str,
-    message: &'a str,
+pub(crate) struct ErrorPage<'a> {
+    pub(crate) user: Option<User>,
+    pub(crate) heading: &'a str,
+    pub(crate) message: &'a str,
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, heading, message) = match &self {
-            Self::SignIn { next } => return Redirect::to(&sign_in_url(next)).into_response(),
+            Self::SignIn { next } => return Redirect::to(&refresh_url(next)).into_response(),
+            Self::Banned => return Redirect::to(BANNED_PAGE).into_response(),
             Self::NotFound => (
                 StatusCode::NOT_FOUND,
                 "Not found",
@@ -81,23 +85,20 @@ impl From<askama::Error> for PageError {
     }
 }
 
-/// The sign-in page, returning to `next` afterwards.
-pub(crate) fn sign_in_url(next: &str) -> String {
+pub(crate) use common::http::local_path;
+
+/// Where the browser goes when an API says it is not signed in: the refresh
+/// route, which renews the session from the refresh cookie (sent only to that
+/// path) and comes back to `next`, or goes to sign in when there is none.
+pub(crate) fn refresh_url(next: &str) -> String {
     match serde_urlencoded::to_string([("next", next)]) {
-        Ok(query) => format!("/auth/signin?{query}"),
-        Err(_) => "/auth/signin".into(),
+        Ok(query) => format!("{}?{query}", common::session::REFRESH_PATH),
+        Err(_) => common::session::REFRESH_PATH.into(),
     }
 }
 
-/// `next` if it is a path on this site, else the home page: a sign-in link
-/// must not be a way to send people to another site.
-pub(crate) fn local_path(next: &str) -> &str {
-    let local = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && !next.chars().any(char::is_control);
-    if local { next } else { "/" }
-}
+/// The page a banned user is sent to.
+pub(crate) const BANNED_PAGE: &str = "/auth/banned";
 
 #[cfg(test)]
 mod tests {
@@ -113,10 +114,10 @@ mod tests {
     }
 
     #[test]
-    fn the_sign_in_link_carries_the_way_back() {
+    fn the_refresh_link_carries_the_way_back() {
         assert_eq!(
-            sign_in_url("/tickets/new?x=1"),
-            "/auth/signin?next=%2Ftickets%2Fnew%3Fx%3D1"
+            refresh_url("/orders/1?x=1"),
+            "/api/users/refresh?next=%2Forders%2F1%3Fx%3D1"
         );
     }
 }

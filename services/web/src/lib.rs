@@ -4,7 +4,8 @@
 //! cookies the auth API sets are passed back, so the first response a
 //! browser gets already knows who is signed in. Every form posts, then
 //! redirects (303) to a page, so nothing needs JavaScript except paying
-//! through Stripe Elements.
+//! through Stripe Elements. A page asked for with an expired access token
+//! first renews the session (see `renew`).
 
 pub mod config;
 pub mod startup;
@@ -12,6 +13,7 @@ pub mod startup;
 mod api;
 mod error;
 mod extract;
+mod renew;
 mod routes;
 mod view;
 

@@ -268,3 +268,21 @@ pub fn set_cookie(response: &Response) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
 }
+
+/// The `Set-Cookie` header of a response that sets the cookie `name`.
+pub fn set_cookie_named(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.split('=').next() == Some(name))
+        .map(str::to_string)
+}
+
+/// The value a response gives the cookie `name` (empty when it clears it).
+pub fn cookie_value(response: &Response, name: &str) -> Option<String> {
+    let header = set_cookie_named(response, name)?;
+    let pair = header.split(';').next()?;
+    pair.split_once('=').map(|(_, v)| v.to_string())
+}

@@ -8,6 +8,7 @@
 //!   and restart;
 //! - [`fault_proxy`]: a TCP proxy that adds latency, hangs, resets and cuts
 //!   the connections to a real server;
+//! - [`tokens`]: every kind of wrong session token;
 //! - [`http`]: [`spawn_app`], which serves a service under test, and
 //!   [`TestClient`], which calls it.
 //!
@@ -20,6 +21,7 @@ pub mod fault_proxy;
 pub mod http;
 pub mod nats_server;
 pub mod redis_server;
+pub mod tokens;
 
 use std::time::Duration;
 
@@ -35,8 +37,8 @@ pub use bus::{
 pub use db::{TestDatabase, admin_database_url};
 pub use fault_proxy::{Fault, FaultProxy};
 pub use http::{
-    TestApp, TestClient, TestServer, error_fields, expect, first_message, readiness, set_cookie,
-    spawn_app,
+    TestApp, TestClient, TestServer, cookie_value, error_fields, expect, first_message, readiness,
+    set_cookie, set_cookie_named, spawn_app,
 };
 pub use nats_server::NatsServer;
 pub use redis_server::RedisServer;
@@ -110,17 +112,32 @@ pub(crate) fn wait_until_listening(port: u16, server: &str) {
 /// The key every service under test signs and checks sessions with.
 pub const TEST_SESSION_KEY: &str = "test-key-test-key-test-key-test-key!";
 
-/// The session settings of every service under test: one shared test key.
+/// The session settings of every service under test: one shared test key,
+/// no deny cache (signing only; see [`session_settings_in`]).
 pub fn session_settings() -> SessionSettings {
     SessionSettings {
         key: TEST_SESSION_KEY.into(),
         ttl: Duration::from_secs(3600),
+        refresh_ttl: Duration::from_secs(7200),
         secure_cookie: false,
+        redis_url: None,
+        cache_prefix: String::new(),
+    }
+}
+
+/// The session settings of a service under test in the namespace `prefix`:
+/// the test key, and a deny cache of the namespace's own on the tests' Redis.
+pub fn session_settings_in(prefix: &str) -> SessionSettings {
+    SessionSettings {
+        redis_url: Some(redis_url()),
+        cache_prefix: format!("{prefix}:session:"),
+        ..session_settings()
     }
 }
 
 /// Common settings for a service under test: port 0, the test session key,
-/// the JetStream namespace `prefix` on the tests' NATS server.
+/// the JetStream namespace `prefix` on the tests' NATS server and a deny
+/// cache under the same prefix on the tests' Redis.
 pub fn common_settings(prefix: &str) -> CommonSettings {
     CommonSettings {
         process: ProcessSettings {
@@ -130,7 +147,7 @@ pub fn common_settings(prefix: &str) -> CommonSettings {
             request_timeout: crate::completion::DEFAULT_REQUEST_TIMEOUT,
         },
         nats: nats_settings(prefix),
-        session: session_settings(),
+        session: session_settings_in(prefix),
     }
 }
 
@@ -138,6 +155,7 @@ pub fn common_settings(prefix: &str) -> CommonSettings {
 /// the test key, as if the user had signed in through the auth service.
 pub fn session_cookie(user: &crate::session::CurrentUser) -> String {
     let token = crate::session::Sessions::new(&session_settings())
+        .expect("test sessions")
         .issue(user)
         .expect("sign a test session");
     format!("{}={token}", crate::session::COOKIE_NAME)

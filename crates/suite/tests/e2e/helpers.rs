@@ -38,6 +38,7 @@ impl Suite {
             .env("NATS_STREAM_MAX_BYTES", "-1")
             .env("REDIS_URL", testing::redis_url())
             .env("EXPIRATION_QUEUE", format!("{prefix}:expiration"))
+            .env("SESSION_CACHE_PREFIX", format!("{prefix}:session:"))
             .env("JWT_KEY", testing::TEST_SESSION_KEY)
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")

@@ -6,4 +6,5 @@ mod helpers;
 mod metrics;
 mod payment;
 mod purchase;
+mod sessions;
 mod users;

@@ -5,9 +5,10 @@ use common::idempotency::Idempotency;
 
 use crate::startup::AppState;
 
+mod bans;
 mod users;
 
 /// The routes; POSTs honour `Idempotency-Key`.
 pub(crate) fn router(idempotency: Idempotency) -> Router<AppState> {
-    idempotency.protect(Router::new().merge(users::router()))
+    idempotency.protect(Router::new().merge(users::router()).merge(bans::router()))
 }

@@ -62,7 +62,7 @@ async fn signin_forwarded(app: &TestApp, email: &str, forwarded_for: &str) -> St
 
 #[tokio::test]
 async fn of_150_wrong_passwords_for_one_account_at_most_100_are_evaluated() {
-    let app = spawn_app_with(|door| door.per_ip.attempts = 1_000).await;
+    let app = spawn_app_with(|s| s.front_door.per_ip.attempts = 1_000).await;
     assert_eq!(
         app.signup(OWNER, PASSWORD).await.status(),
         StatusCode::CREATED
@@ -106,9 +106,9 @@ async fn of_150_wrong_passwords_for_one_account_at_most_100_are_evaluated() {
 async fn the_owner_signs_in_once_the_window_has_passed() {
     // Long enough for three scrypt checks on a busy machine to fit in it.
     let window = Duration::from_secs(15);
-    let app = spawn_app_with(|door| {
-        door.per_account.attempts = 3;
-        door.per_account.window = window;
+    let app = spawn_app_with(|s| {
+        s.front_door.per_account.attempts = 3;
+        s.front_door.per_account.window = window;
     })
     .await;
     app.signup(OWNER, PASSWORD).await;
@@ -128,7 +128,7 @@ async fn the_owner_signs_in_once_the_window_has_passed() {
 
 #[tokio::test]
 async fn a_correct_password_does_not_count_as_a_failure() {
-    let app = spawn_app_with(|door| door.per_account.attempts = 2).await;
+    let app = spawn_app_with(|s| s.front_door.per_account.attempts = 2).await;
     app.signup(OWNER, PASSWORD).await;
 
     for _ in 0..5 {
@@ -143,7 +143,7 @@ async fn a_correct_password_does_not_count_as_a_failure() {
 
 #[tokio::test]
 async fn one_ip_is_limited_across_accounts_for_sign_in_and_sign_up() {
-    let app = spawn_app_with(|door| door.per_ip.attempts = 3).await;
+    let app = spawn_app_with(|s| s.front_door.per_ip.attempts = 3).await;
     for i in 0..3 {
         let status = app
             .signin(&format!("user{i}@test.com"), "a-guess")
@@ -159,9 +159,9 @@ async fn one_ip_is_limited_across_accounts_for_sign_in_and_sign_up() {
 
 #[tokio::test]
 async fn a_forwarded_address_is_believed_from_a_trusted_proxy() {
-    let app = spawn_app_with(|door| {
-        door.per_ip.attempts = 2;
-        door.client_ip = ClientIpSettings::trusting("127.0.0.1").expect("cidr");
+    let app = spawn_app_with(|s| {
+        s.front_door.per_ip.attempts = 2;
+        s.front_door.client_ip = ClientIpSettings::trusting("127.0.0.1").expect("cidr");
     })
     .await;
     // The client forged the first hop; the proxy appended the second.
@@ -179,9 +179,9 @@ async fn a_forwarded_address_is_believed_from_a_trusted_proxy() {
 
 #[tokio::test]
 async fn a_forwarded_address_is_ignored_from_an_untrusted_peer() {
-    let app = spawn_app_with(|door| {
-        door.per_ip.attempts = 2;
-        door.client_ip = ClientIpSettings::trusting("10.0.0.0/8").expect("cidr");
+    let app = spawn_app_with(|s| {
+        s.front_door.per_ip.attempts = 2;
+        s.front_door.client_ip = ClientIpSettings::trusting("10.0.0.0/8").expect("cidr");
     })
     .await;
     for i in 1..=2 {
@@ -206,7 +206,7 @@ async fn sign_in_goes_on_without_limits_when_redis_is_down() {
         .expect("a free port");
     let mut settings = FrontDoorSettings::new(format!("redis://127.0.0.1:{closed_port}"), "t");
     settings.per_ip.attempts = 1;
-    let app = spawn_app_with(|door| *door = settings.clone()).await;
+    let app = spawn_app_with(|s| s.front_door = settings.clone()).await;
 
     assert_eq!(
         app.signup(OWNER, PASSWORD).await.status(),

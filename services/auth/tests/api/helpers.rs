@@ -6,7 +6,7 @@ use auth::config::FrontDoorSettings;
 use common::testing::{self, TestEnv};
 use serde_json::{Value, json};
 
-pub(crate) use common::testing::{error_fields, set_cookie};
+pub(crate) use common::testing::{cookie_value, error_fields, set_cookie, set_cookie_named};
 
 /// The auth service under test and the helpers below.
 pub(crate) struct TestApp(testing::TestApp);
@@ -18,21 +18,25 @@ impl std::ops::Deref for TestApp {
     }
 }
 
+/// The admin every auth under test has (`ADMIN_EMAILS`).
+pub(crate) const ADMIN: &str = "admin@test.com";
+
 pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// The auth service with its front door adjusted by `adjust` (its counts
-/// are the test's own: they live under the test's namespace in Redis).
-pub(crate) async fn spawn_app_with(adjust: impl FnOnce(&mut FrontDoorSettings)) -> TestApp {
+/// The auth service with its settings changed by `change` first (the front
+/// door's counts are the test's own: they live under the test's namespace
+/// in Redis).
+pub(crate) async fn spawn_app_with(change: impl FnOnce(&mut auth::config::Settings)) -> TestApp {
     let env = TestEnv::new("auth-tests").await;
-    let mut front_door = FrontDoorSettings::new(testing::redis_url(), env.prefix.clone());
-    adjust(&mut front_door);
-    let settings = auth::config::Settings {
+    let mut settings = auth::config::Settings {
         common: env.common_settings(),
         database_url: env.db.url.clone(),
-        front_door,
+        front_door: FrontDoorSettings::new(testing::redis_url(), env.prefix.clone()),
+        admin_emails: vec![ADMIN.into()],
     };
+    change(&mut settings);
     TestApp(
         testing::spawn_app(env, |lifecycle| async move {
             auth::startup::build(&settings, &lifecycle).await

@@ -3,7 +3,7 @@ use std::time::Instant;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{error_fields, new_client, set_cookie, spawn_app};
+use crate::helpers::{error_fields, new_client, set_cookie, set_cookie_named, spawn_app};
 
 #[tokio::test]
 async fn signin_with_the_right_password_returns_the_user_and_a_cookie() {
@@ -23,7 +23,8 @@ async fn signin_with_the_right_password_returns_the_user_and_a_cookie() {
     let response = app.signin("Test@Test.com", "password").await;
 
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(set_cookie(&response).is_some_and(|c| c.starts_with("session=")));
+    assert!(set_cookie_named(&response, "session").is_some());
+    assert!(set_cookie_named(&response, "refresh").is_some());
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["email"], "test@test.com");
     assert_eq!(

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{set_cookie, spawn_app};
+use crate::helpers::{cookie_value, set_cookie_named, spawn_app};
 
 #[tokio::test]
 async fn signout_clears_the_cookie_and_the_current_user_becomes_null() {
@@ -20,7 +20,7 @@ async fn signout_clears_the_cookie_and_the_current_user_becomes_null() {
         .expect("request");
 
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let cookie = set_cookie(&response).expect("a clearing cookie");
+    let cookie = set_cookie_named(&response, "session").expect("a clearing cookie");
     assert!(cookie.starts_with("session=;"), "{cookie}");
     assert!(
         cookie.contains("Max-Age=0") || cookie.contains("Expires=Thu, 01 Jan 1970"),
@@ -45,10 +45,7 @@ async fn current_user_is_null_without_a_cookie() {
 async fn a_forged_session_cookie_is_anonymous() {
     let app = spawn_app().await;
     let response = app.signup("test@test.com", "password").await;
-    let token = set_cookie(&response)
-        .and_then(|c| c.split(';').next().map(str::to_string))
-        .and_then(|c| c.strip_prefix("session=").map(str::to_string))
-        .expect("token");
+    let token = cookie_value(&response, "session").expect("token");
     let mut parts: Vec<&str> = token.split('.').collect();
     parts[2] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     let forged = parts.join(".");

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{error_fields, set_cookie, spawn_app};
+use crate::helpers::{error_fields, set_cookie_named, spawn_app};
 
 #[tokio::test]
 async fn signup_returns_201_with_the_user_and_a_session_cookie() {
@@ -10,8 +10,7 @@ async fn signup_returns_201_with_the_user_and_a_session_cookie() {
     let response = app.signup("test@test.com", "password").await;
 
     assert_eq!(response.status(), StatusCode::CREATED);
-    let cookie = set_cookie(&response).expect("a session cookie");
-    assert!(cookie.starts_with("session="));
+    let cookie = set_cookie_named(&response, "session").expect("a session cookie");
     assert!(cookie.contains("HttpOnly"));
     assert!(cookie.contains("SameSite=Lax"));
     assert!(

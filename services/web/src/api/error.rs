@@ -28,6 +28,7 @@ impl ApiError {
     /// in and back to `here`; anything else as [`PageError::from`].
     pub(crate) fn sign_in_to(self, here: &str) -> PageError {
         match self {
+            Self::Refused(refusal) if is_banned(&refusal) => PageError::Banned,
             Self::Refused(refusal) if needs_sign_in(&refusal) => PageError::SignIn {
                 next: here.to_string(),
             },
@@ -40,6 +41,7 @@ impl ApiError {
     /// the not-found page; anything else as [`PageError::from`].
     pub(crate) fn owned_at(self, here: &str, forbidden: &'static str) -> PageError {
         match self {
+            Self::Refused(refusal) if is_banned(&refusal) => PageError::Banned,
             Self::Refused(refusal) if refusal.status == StatusCode::FORBIDDEN => {
                 PageError::Forbidden(forbidden)
             }
@@ -68,11 +70,18 @@ impl ApiError {
     }
 }
 
+/// Whether the API refused because the signed-in user is banned.
+fn is_banned(refusal: &Refusal) -> bool {
+    refusal.status == StatusCode::FORBIDDEN
+        && refusal.message() == common::ApiError::Banned.to_string()
+}
+
 /// The default: the API failing, shown as "try again" and logged; a
 /// refusal the page did not expect counts as the API failing too.
 impl From<ApiError> for PageError {
     fn from(err: ApiError) -> Self {
         match err {
+            ApiError::Refused(refusal) if is_banned(&refusal) => PageError::Banned,
             ApiError::Unavailable(err) => PageError::Unavailable(err),
             ApiError::Refused(refusal) => PageError::Unavailable(anyhow::anyhow!(
                 "an API refused the call with {}: {}",

@@ -22,6 +22,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/auth/signup", get(signup_form).post(signup))
         .route("/auth/signin", get(signin_form).post(signin))
         .route("/auth/signout", post(signout))
+        .route("/auth/banned", get(banned))
 }
 
 /// Which of the two forms.
@@ -177,4 +178,25 @@ async fn submitted(
 async fn signout(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
     let headers = state.api.sign_out(&visitor).await?;
     Ok(redirect_with_cookies("/", &headers))
+}
+
+/// The page a banned account is sent to. The browser is signed out on the
+/// way (its cookies cleared), so the next visit starts anonymous.
+async fn banned(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
+    let headers = state.api.sign_out(&visitor).await?;
+    let mut response = page(
+        StatusCode::FORBIDDEN,
+        &crate::error::ErrorPage {
+            user: None,
+            heading: "This account is banned",
+            message: "An administrator has banned this account, so it can no longer buy or \
+                      sell tickets. If you think this is a mistake, contact support.",
+        },
+    )?;
+    for value in headers.get_all(axum::http::header::SET_COOKIE) {
+        response
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, value.clone());
+    }
+    Ok(response)
 }

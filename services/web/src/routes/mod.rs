@@ -26,6 +26,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(tickets::router())
         .merge(orders::router())
         .merge(mail::router(state.mail_dir.is_some()))
+        .route_layer(axum::middleware::from_fn(
+            crate::renew::renew_expired_sessions,
+        ))
         .with_state(state)
         .merge(assets::router())
         .layer(map_response_with_state(stripe, page_headers))

@@ -16,6 +16,9 @@ use reqwest::header::{COOKIE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// The admin of every site under test (`ADMIN_EMAILS`).
+pub(crate) const ADMIN: &str = "admin@example.com";
+
 /// How long a test waits for something asynchronous (events, listeners).
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
@@ -113,6 +116,7 @@ async fn start(options: Options) -> Site {
                 testing::redis_url(),
                 env.prefix.clone(),
             ),
+            admin_emails: vec![ADMIN.into()],
         },
         tickets: tickets::config::Settings {
             common: common.clone(),

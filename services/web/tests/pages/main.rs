@@ -13,4 +13,5 @@ mod mail;
 mod market;
 mod orders;
 mod payment;
+mod sessions;
 mod tickets;

@@ -60,7 +60,8 @@ async fn selling_needs_a_signed_in_user() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         response.headers()["location"],
-        "/auth/signin?next=%2Ftickets%2Fnew"
+        "/api/users/refresh?next=%2Ftickets%2Fnew",
+        "first to renew the session, which without a refresh cookie goes to sign in"
     );
     let page = site.browser().get("/tickets/new").await;
     assert_eq!(page.path, "/auth/signin?next=%2Ftickets%2Fnew");
