@@ -7,7 +7,8 @@
 //!   extractors that answer in that body), [`http`] (the middleware every
 //!   router gets), [`health`] (`/healthz`, `/readyz`), [`metrics`]
 //!   (`/metrics` and the samplers behind it), [`contract`] (types
-//!   of the API that the services and the web client share).
+//!   of the API that the services and the web client share), [`openapi`]
+//!   (what every service's OpenAPI document shares).
 //! - Sessions and settings: [`session`] (the signed cookie and the
 //!   `CurrentUser` extractor), [`config`] (settings from the environment,
 //!   validated at start), [`money`].
@@ -36,6 +37,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod metrics;
 pub mod money;
+pub mod openapi;
 pub mod session;
 pub mod startup;
 pub mod telemetry;

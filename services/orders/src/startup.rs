@@ -50,5 +50,6 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
         sessions: Sessions::new(&settings.common.session),
         order_expiration: settings.order_expiration,
     };
-    Ok(backbone.into_service(crate::routes::router().with_state(state)))
+    let (router, _) = crate::routes::router().split_for_parts();
+    Ok(backbone.into_service(router.with_state(state)))
 }

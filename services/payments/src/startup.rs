@@ -67,5 +67,6 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
         currency: settings.stripe.currency.clone(),
         webhook_secret: settings.stripe.webhook_secret.clone(),
     };
-    Ok(backbone.into_service(crate::routes::router().with_state(state)))
+    let (router, _) = crate::routes::router().split_for_parts();
+    Ok(backbone.into_service(router.with_state(state)))
 }

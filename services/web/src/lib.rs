@@ -7,6 +7,7 @@
 //! through Stripe Elements.
 
 pub mod config;
+pub mod docs;
 pub mod startup;
 
 mod api;

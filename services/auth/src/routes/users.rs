@@ -1,36 +1,61 @@
 //! `/api/users`: sign up, sign in, sign out, current user.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use serde::Serialize;
-use serde_json::{Value, json};
 use tower_cookies::Cookies;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use common::ApiError;
 use common::error::ApiResult;
 use common::extract::Json;
+use common::openapi::JsonBodyErrors;
 use common::session::{CurrentUser, MaybeUser};
 
 use crate::domain::CredentialsBody;
 use crate::startup::AppState;
 use crate::store;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/users/signup", post(signup))
-        .route("/api/users/signin", post(signin))
-        .route("/api/users/signout", post(signout))
-        .route("/api/users/currentuser", get(current_user))
+/// The tag of these operations in the API document.
+const TAG: &str = "users";
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(signin))
+        .routes(routes!(signout))
+        .routes(routes!(current_user))
 }
 
-#[derive(Serialize)]
+/// The user just signed up or in.
+#[derive(Serialize, ToSchema)]
 struct UserResponse {
     id: uuid::Uuid,
     email: String,
 }
 
+/// Who the session cookie names, or `null` without a valid one.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct CurrentUserResponse {
+    #[schema(required = true)]
+    current_user: Option<CurrentUser>,
+}
+
+/// Signs a new user up, and in: sets the session cookie.
+#[utoipa::path(
+    post,
+    path = "/api/users/signup",
+    operation_id = "signUp",
+    tag = TAG,
+    request_body = CredentialsBody,
+    responses(
+        (status = 201, description = "Signed up and signed in; `Set-Cookie` carries the session", body = UserResponse),
+        JsonBodyErrors,
+    )
+)]
 async fn signup(
     State(state): State<AppState>,
     cookies: Cookies,
@@ -59,6 +84,18 @@ async fn signup(
     ))
 }
 
+/// Signs a user in with e-mail and password: sets the session cookie.
+#[utoipa::path(
+    post,
+    path = "/api/users/signin",
+    operation_id = "signIn",
+    tag = TAG,
+    request_body = CredentialsBody,
+    responses(
+        (status = 200, description = "Signed in; `Set-Cookie` carries the session", body = UserResponse),
+        JsonBodyErrors,
+    )
+)]
 async fn signin(
     State(state): State<AppState>,
     cookies: Cookies,
@@ -83,11 +120,28 @@ async fn signin(
     }))
 }
 
+/// Signs out: clears the session cookie. Signed in or not, the answer is 204.
+#[utoipa::path(
+    post,
+    path = "/api/users/signout",
+    operation_id = "signOut",
+    tag = TAG,
+    responses((status = 204, description = "The session cookie is cleared")),
+)]
 async fn signout(State(state): State<AppState>, cookies: Cookies) -> StatusCode {
     state.sessions.sign_out(&cookies);
     StatusCode::NO_CONTENT
 }
 
-async fn current_user(MaybeUser(user): MaybeUser) -> Json<Value> {
-    Json(json!({ "currentUser": user }))
+/// The signed-in user, or `null`: never an error.
+#[utoipa::path(
+    get,
+    path = "/api/users/currentuser",
+    operation_id = "currentUser",
+    tag = TAG,
+    security((), ("session" = [])),
+    responses((status = 200, description = "The user the session names, or null", body = CurrentUserResponse)),
+)]
+async fn current_user(MaybeUser(user): MaybeUser) -> Json<CurrentUserResponse> {
+    Json(CurrentUserResponse { current_user: user })
 }

@@ -1,11 +1,13 @@
 //! The HTTP routes of the orders service, merged in one place.
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::startup::AppState;
 
 mod orders;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().merge(orders::router())
+/// Every route with its documentation: a handler is mounted only through
+/// `routes!`, which takes its method and path from its `#[utoipa::path]`.
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().merge(orders::router())
 }
