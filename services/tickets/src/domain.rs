@@ -114,11 +114,11 @@ impl<T: Clone> Change<T> {
 pub(crate) struct TicketBody {
     /// 1 to 200 characters once trimmed.
     #[serde(default)]
-    #[schema(required = true, value_type = String, min_length = 1, max_length = 200, examples("Front row"))]
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 200, pattern = r"\S", examples("Front row"))]
     title: Option<String>,
     /// Greater than 0, at most 1000000, with at most two decimals.
     #[serde(default)]
-    #[schema(required = true, value_type = f64, minimum = 0.01, maximum = 1000000, examples(25.5))]
+    #[schema(required = true, value_type = f64, minimum = 0.01, maximum = 1000000, multiple_of = 0.01, examples(25.5))]
     price: serde_json::Value,
     /// Absent: kept as it is; `null` or blank: cleared. At most 200 characters, like the other texts.
     #[serde(default, deserialize_with = "present")]
@@ -441,19 +441,19 @@ pub(crate) struct ListParams {
     pub(crate) to: Option<String>,
     /// The lowest price, in currency units.
     #[serde(default)]
-    #[param(value_type = Option<f64>, minimum = 0.01, maximum = 1000000)]
+    #[param(value_type = Option<f64>, minimum = 0.01, maximum = 1000000, multiple_of = 0.01)]
     pub(crate) min_price: Option<String>,
     /// The highest price, in currency units.
     #[serde(default)]
-    #[param(value_type = Option<f64>, minimum = 0.01, maximum = 1000000)]
+    #[param(value_type = Option<f64>, minimum = 0.01, maximum = 1000000, multiple_of = 0.01)]
     pub(crate) max_price: Option<String>,
     /// `newest` (default), `date` (soonest event first) or `price` (cheapest first).
     #[serde(default)]
-    #[param(value_type = Option<SortParam>)]
+    #[param(value_type = Option<SortParam>, inline)]
     pub(crate) sort: Option<String>,
     /// `me`: the signed-in seller's own tickets, sold and past ones included (401 when signed out).
     #[serde(default)]
-    #[param(value_type = Option<SellerParam>)]
+    #[param(value_type = Option<SellerParam>, inline)]
     pub(crate) seller: Option<String>,
 }
 
