@@ -57,7 +57,9 @@ impl utoipa::PartialSchema for Cents {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::Type::Number)
             .minimum(Some(0))
-            .description(Some("An amount in currency units, with at most two decimals"))
+            .description(Some(
+                "An amount in currency units, with at most two decimals",
+            ))
             .examples([serde_json::json!(15.5)])
             .into()
     }

@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{
-    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, Ref, RefOr, Response,
-    ResponseBuilder,
+    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder,
 };
 use utoipa::{IntoResponses, PartialSchema as _, ToSchema};
 
@@ -76,7 +75,10 @@ pub struct JsonBodyErrors;
 impl IntoResponses for JsonBodyErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         responses(&[
-            ("400", "Invalid input (one entry per bad field) or a refused business rule"),
+            (
+                "400",
+                "Invalid input (one entry per bad field) or a refused business rule",
+            ),
             ("413", "The body is larger than 64 KiB"),
             ("415", "The body is not `application/json`"),
         ])

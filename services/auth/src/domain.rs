@@ -15,7 +15,12 @@ pub(crate) struct CredentialsBody {
     email: String,
     /// 8 to 128 characters to sign up; any non-empty one to sign in.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 128, examples("correct horse"))]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 128,
+        examples("correct horse")
+    )]
     password: String,
 }
 

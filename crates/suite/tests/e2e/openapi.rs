@@ -82,8 +82,12 @@ fn documented_operations(document: &Value) -> BTreeSet<(String, String)> {
 #[tokio::test]
 async fn every_mounted_route_is_documented_and_every_documented_operation_is_mounted() {
     let suite = Suite::start(&[]).await;
-    let (status, document) =
-        json_of(reqwest::get(suite.url("/api/openapi.json")).await.expect("get")).await;
+    let (status, document) = json_of(
+        reqwest::get(suite.url("/api/openapi.json"))
+            .await
+            .expect("get"),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let documented = documented_operations(&document);
     let paths = paths_of_the_services();
@@ -117,7 +121,8 @@ async fn every_mounted_route_is_documented_and_every_documented_operation_is_mou
 #[test]
 fn the_published_document_is_the_one_the_services_describe() {
     let live = serde_json::to_value(buytickets_suite::openapi()).expect("json");
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../services/web/openapi.json");
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../services/web/openapi.json");
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
         let text = serde_json::to_string_pretty(&live).expect("json") + "\n";
         std::fs::write(&file, text).expect("writing services/web/openapi.json");
@@ -141,7 +146,9 @@ async fn swagger_ui_is_served_with_its_assets_and_reads_the_document() {
     let page = reqwest::get(suite.url("/api/docs/")).await.expect("get");
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.expect("html").contains("swagger-ui"));
-    let css = reqwest::get(suite.url("/api/docs/swagger-ui.css")).await.expect("get");
+    let css = reqwest::get(suite.url("/api/docs/swagger-ui.css"))
+        .await
+        .expect("get");
     assert_eq!(css.status(), StatusCode::OK);
     let init = reqwest::get(suite.url("/api/docs/swagger-initializer.js"))
         .await
