@@ -74,6 +74,18 @@ def log(message):
     print("    " + message, flush=True)
 
 
+def api_documentation(client):
+    """The merged API document at /api/openapi.json and Swagger UI at /api/docs/ (the web
+    service serves both)."""
+    document, _ = client.expect("GET", "/api/openapi.json", None, 200)
+    if "/api/tickets" not in (document or {}).get("paths", {}):
+        raise FlowError("/api/openapi.json does not document /api/tickets")
+    status, _, headers = client.call("GET", "/api/docs/")
+    if status != 200 or not headers.get("Content-Type", "").startswith("text/html"):
+        raise FlowError("/api/docs/ answered %s (%s), expected Swagger UI's page" % (status, headers.get("Content-Type")))
+    log("the API document and Swagger UI are served")
+
+
 def sign_up(client, label):
     email = "%s-%s@example.com" % (label, uuid.uuid4().hex[:12])
     user, _ = client.expect("POST", "/api/users/signup", {"email": email, "password": "rehearsal-password"}, 201)

@@ -290,6 +290,7 @@ http {
     def api_flow(self, victim):
         say("API flow through nginx, with %s killed (SIGKILL) and started again halfway" % victim)
         seller, buyer = flow.Client(self.base_url), flow.Client(self.base_url)
+        flow.api_documentation(seller)
         flow.sign_up(seller, "rehearsal-seller")
         flow.sign_up(buyer, "rehearsal-buyer")
         ticket, headers = flow.list_ticket(seller, "Rehearsal ticket")

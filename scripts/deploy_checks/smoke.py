@@ -25,6 +25,7 @@ def main():
         if status != 200:
             raise flow.FlowError("GET / answered %s" % status)
         flow.log("the home page answers 200")
+        flow.api_documentation(seller)
         flow.sign_up(seller, "smoke-seller")
         flow.sign_up(buyer, "smoke-buyer")
         ticket, _ = flow.list_ticket(seller, "Smoke test ticket")

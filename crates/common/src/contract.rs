@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The life-cycle of an order, as its JSON string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum OrderStatus {
     /// Reserved, not yet paid.
     #[serde(rename = "created")]
@@ -47,7 +47,7 @@ impl std::str::FromStr for OrderStatus {
 }
 
 /// Where a listed ticket stands, as its JSON string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TicketStatus {
     /// Listed and free to reserve.

@@ -9,15 +9,17 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// One entry of the error body. `field` is set only when a specific input
 /// field is at fault.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     /// What is wrong, for people.
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     /// The request field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
     pub field: Option<String>,
 }
 
@@ -31,9 +33,12 @@ impl FieldError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody {
-    errors: Vec<FieldError>,
+/// The body of every error answer (schema `Errors` in the API documents).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Errors)]
+pub struct ErrorBody {
+    /// At least one entry.
+    pub errors: Vec<FieldError>,
 }
 
 /// Every way a request can fail, as the client is told about it.

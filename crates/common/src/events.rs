@@ -109,7 +109,7 @@ pub struct TicketSnapshot {
 }
 
 /// What a ticket is for: the event, its place and time, and the seat.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventDetails {
     /// The concert, match or show.

@@ -10,7 +10,8 @@
 //!   completion, with a timeout), [`idempotency`] (`Idempotency-Key` on
 //!   POSTs), [`health`] (`/healthz`, `/readyz`: ready or degraded), [`metrics`]
 //!   (`/metrics` and the samplers behind it), [`contract`] (types
-//!   of the API that the services and the web client share).
+//!   of the API that the services and the web client share), [`openapi`]
+//!   (what every service's OpenAPI document shares).
 //! - Sessions and settings: [`session`] (the signed cookies and the
 //!   `CurrentUser` extractor), [`deny`] (revoked tokens and bans, in Redis), [`config`] (settings from the environment,
 //!   validated at start), [`money`].
@@ -43,6 +44,7 @@ pub mod idempotency;
 pub mod lifecycle;
 pub mod metrics;
 pub mod money;
+pub mod openapi;
 pub mod session;
 pub mod startup;
 pub mod telemetry;

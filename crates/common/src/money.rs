@@ -51,6 +51,22 @@ impl Cents {
     }
 }
 
+/// In the API documents: a JSON number of currency units.
+impl utoipa::PartialSchema for Cents {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::Number)
+            .minimum(Some(0))
+            .description(Some(
+                "An amount in currency units, with at most two decimals",
+            ))
+            .examples([serde_json::json!(15.5)])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Cents {}
+
 impl Serialize for Cents {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_f64(self.as_units())

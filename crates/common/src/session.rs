@@ -70,7 +70,7 @@ pub struct Claims {
 }
 
 /// The signed-in user, as the session token names them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CurrentUser {
     /// The user's id.
     pub id: Uuid,

@@ -1,13 +1,13 @@
 //! Every buytickets service in one process, on one port, with the same
 //! routes as the Kubernetes ingress (`/api/users` → auth, `/api/tickets` →
 //! tickets, `/api/orders` → orders, `/api/payments` → payments, `/` → web;
-//! expiration and notifications have no routes). Each service keeps its own database and
+//! expiration and notifications have no routes), and the merged API
+//! document at `/api/openapi.json` with Swagger UI at `/api/docs`. Each service keeps its own database and
 //! reaches the others only through NATS, exactly as when deployed; only the
 //! process boundary is gone. The `buytickets-suite` binary (`scripts/dev
 //! up`) and the web client's page tests both assemble it with [`build`].
 
 use anyhow::Context as _;
-use axum::Router;
 use common::config::ConfigError;
 use common::health::Readiness;
 use common::lifecycle::{Lifecycle, Service};
@@ -49,6 +49,26 @@ impl Settings {
     }
 }
 
+/// The API document of the suite: every API service's own document
+/// (auth, tickets, orders, payments), merged. Served at `/api/openapi.json`,
+/// with Swagger UI at `/api/docs`; deployed, the web service serves its
+/// published copy (`services/web/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut api = auth::openapi();
+    for other in [tickets::openapi(), orders::openapi(), payments::openapi()] {
+        api.merge(other);
+    }
+    api.info = utoipa::openapi::InfoBuilder::new()
+        .title("buytickets")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "The buytickets API: users, tickets, orders and payments. Errors always have the \
+             body `Errors`; operations that need a signed-in user take the `session` cookie.",
+        ))
+        .build();
+    api
+}
+
 /// Starts every service on `lifecycle` and merges their routes and
 /// readiness checks into one service.
 pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result<Service> {
@@ -83,7 +103,8 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
                 .context("starting notifications")?,
         );
     }
-    let mut api = Router::new();
+    let document = serde_json::to_value(openapi()).context("rendering the API document")?;
+    let mut api = web::docs::router(document);
     let mut readiness = Readiness::new();
     for service in services {
         api = api.merge(service.api);

@@ -21,7 +21,7 @@ use common::outbox;
 use common::session::{CurrentUser, Sessions};
 
 /// A user's ban state, as the ban routes answer it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct BanState {
     pub(crate) id: Uuid,

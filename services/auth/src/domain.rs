@@ -7,11 +7,20 @@ use common::ApiError;
 
 /// The body of sign-up and sign-in. Missing fields default to empty, so that
 /// every bad field gets its own error entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct CredentialsBody {
+    /// Trimmed and lower-cased before use.
     #[serde(default)]
+    #[schema(required = true, format = Email, max_length = 254, examples("ada@example.com"))]
     email: String,
+    /// 8 to 128 characters to sign up; any non-empty one to sign in.
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 128,
+        examples("correct horse")
+    )]
     password: String,
 }
 

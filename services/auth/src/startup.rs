@@ -56,7 +56,7 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
         admins: Arc::new(settings.admin_emails.clone()),
     };
     Ok(backbone.into_service(
-        crate::routes::router(Idempotency::new(state.pool.clone(), state.sessions.clone()))
+        crate::routes::serve(Idempotency::new(state.pool.clone(), state.sessions.clone()))
             .with_state(state),
     ))
 }

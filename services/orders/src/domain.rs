@@ -13,9 +13,11 @@ use common::money::Cents;
 /// The body of `POST /api/orders`. `ticketId` is taken as any JSON value so
 /// that a missing, null or mistyped id gets the API's own message rather
 /// than the deserialiser's.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NewOrderBody {
+    /// The ticket to reserve.
     #[serde(default, rename = "ticketId")]
+    #[schema(required = true, value_type = Uuid)]
     ticket_id: Option<Value>,
 }
 

@@ -54,7 +54,7 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
         order_expiration: settings.order_expiration,
     };
     Ok(backbone.into_service(
-        crate::routes::router(Idempotency::new(state.pool.clone(), state.sessions.clone()))
+        crate::routes::serve(Idempotency::new(state.pool.clone(), state.sessions.clone()))
             .with_state(state),
     ))
 }

@@ -16,15 +16,20 @@ use common::events::OrderStatus;
 /// The body of `POST /api/payments`. Both fields are taken as any JSON
 /// value so that each missing, null or mistyped field gets its own entry
 /// with the API's message rather than the deserialiser's.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 pub(crate) struct NewPaymentBody {
+    /// A card token: from Stripe.js, or one of Stripe's test tokens
+    /// (`tok_visa` is charged, `tok_chargeDeclined` is declined).
     #[serde(default)]
+    #[schema(required = true, value_type = String, min_length = 1, examples("tok_visa"))]
     #[validate(
         required(message = "token is required"),
         custom(function = "valid_card_token")
     )]
     token: Option<Value>,
+    /// The signed-in buyer's order to pay.
     #[serde(default, rename = "orderId")]
+    #[schema(required = true, value_type = Uuid)]
     #[validate(
         required(message = "orderId is required"),
         custom(function = "valid_order_id")

@@ -21,3 +21,18 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The service's name: its durable consumers carry it.
 pub const SERVICE: &str = "payments";
+
+/// The service's routes, each with its documentation: [`startup::build`]
+/// mounts them and [`openapi`] describes them, so the two cannot differ.
+pub fn api() -> utoipa_axum::router::OpenApiRouter<startup::AppState> {
+    routes::router()
+}
+
+/// The service's OpenAPI document, made from the routes it mounts.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    common::openapi::document(
+        api().into_openapi(),
+        "buytickets payments",
+        "Pay an order by card; the payment provider's webhook.",
+    )
+}

@@ -71,7 +71,7 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
         webhook_secret: settings.stripe.webhook_secret.clone(),
     };
     Ok(backbone.into_service(
-        crate::routes::router(Idempotency::new(state.pool.clone(), state.sessions.clone()))
+        crate::routes::serve(Idempotency::new(state.pool.clone(), state.sessions.clone()))
             .with_state(state),
     ))
 }

@@ -108,26 +108,40 @@ impl<T: Clone> Change<T> {
 /// The body of create and update. Every field is optional and any JSON
 /// value, so that deserialising never fails on them and every bad field gets
 /// its own entry in one 400. Unknown fields are ignored.
-#[derive(Debug, Deserialize)]
+/// In the API document each field has the type a valid request gives it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TicketBody {
+    /// 1 to 200 characters once trimmed.
     #[serde(default)]
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 200, pattern = r"\S", examples("Front row"))]
     title: Option<String>,
+    /// Greater than 0, at most 1000000, with at most two decimals.
     #[serde(default)]
+    #[schema(required = true, value_type = f64, minimum = 0.01, maximum = 1000000, multiple_of = 0.01, examples(25.5))]
     price: serde_json::Value,
+    /// Absent: kept as it is; `null` or blank: cleared. At most 200 characters, like the other texts.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 200)]
     event_name: Option<serde_json::Value>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 200)]
     venue: Option<serde_json::Value>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 200)]
     city: Option<serde_json::Value>,
+    /// RFC 3339 with an offset; in the future when the ticket is listed.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
     event_date: Option<serde_json::Value>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 200)]
     section: Option<serde_json::Value>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 200)]
     row: Option<serde_json::Value>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 200)]
     seat: Option<serde_json::Value>,
 }
 
@@ -396,29 +410,69 @@ pub(crate) enum Scope {
 
 /// The query string of the list, kept as text so that a bad value is
 /// reported against its field rather than as a bad query.
-#[derive(Debug, Default, Deserialize)]
+/// In the API document each parameter has its real type.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
+    /// Tickets per page, 1 to 100 (default 50).
     #[serde(default)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     pub(crate) limit: Option<String>,
+    /// Newest-first order only: the tickets listed before this ticket id.
     #[serde(default)]
+    #[param(value_type = Option<Uuid>)]
     pub(crate) before: Option<String>,
+    /// The page after the one whose `Link: <…>; rel="next"` gave this
+    /// cursor; valid only with the same `sort`.
     #[serde(default)]
     pub(crate) cursor: Option<String>,
+    /// Words to find in the event name, title, venue or city (at most 200 characters).
     #[serde(default)]
+    #[param(max_length = 200)]
     pub(crate) q: Option<String>,
+    /// Events on or after this instant (RFC 3339 with an offset).
     #[serde(default)]
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub(crate) from: Option<String>,
+    /// Events on or before this instant (RFC 3339 with an offset).
     #[serde(default)]
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub(crate) to: Option<String>,
+    /// The lowest price, in currency units.
     #[serde(default)]
+    #[param(value_type = Option<f64>, minimum = 0.01, maximum = 1000000, multiple_of = 0.01)]
     pub(crate) min_price: Option<String>,
+    /// The highest price, in currency units.
     #[serde(default)]
+    #[param(value_type = Option<f64>, minimum = 0.01, maximum = 1000000, multiple_of = 0.01)]
     pub(crate) max_price: Option<String>,
+    /// `newest` (default), `date` (soonest event first) or `price` (cheapest first).
     #[serde(default)]
+    #[param(value_type = Option<SortParam>, inline)]
     pub(crate) sort: Option<String>,
+    /// `me`: the signed-in seller's own tickets, sold and past ones included (401 when signed out).
     #[serde(default)]
+    #[param(value_type = Option<SellerParam>, inline)]
     pub(crate) seller: Option<String>,
+}
+
+/// The orders `sort` names, for the API document.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code, reason = "only its schema is used")]
+pub(crate) enum SortParam {
+    Newest,
+    Date,
+    Price,
+}
+
+/// The one value of `seller`, for the API document.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code, reason = "only its schema is used")]
+pub(crate) enum SellerParam {
+    Me,
 }
 
 /// A validated search: filters, order and the page.

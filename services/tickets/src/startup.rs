@@ -38,7 +38,7 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
     backbone.follow_bans(&sessions);
     let state = AppState { pool, sessions };
     Ok(backbone.into_service(
-        crate::routes::router(Idempotency::new(state.pool.clone(), state.sessions.clone()))
+        crate::routes::serve(Idempotency::new(state.pool.clone(), state.sessions.clone()))
             .with_state(state),
     ))
 }

@@ -8,6 +8,7 @@
 //! first renews the session (see `renew`).
 
 pub mod config;
+pub mod docs;
 pub mod startup;
 
 mod api;

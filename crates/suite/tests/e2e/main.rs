@@ -4,6 +4,7 @@
 
 mod helpers;
 mod metrics;
+mod openapi;
 mod payment;
 mod purchase;
 mod sessions;

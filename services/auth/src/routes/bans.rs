@@ -1,28 +1,36 @@
 //! `/api/users/:id/ban` and `/unban`: admins only (`ADMIN_EMAILS`).
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::post;
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
 
 use common::ApiError;
 use common::error::ApiResult;
 use common::extract::{Id, Json};
+use common::openapi::{Forbidden, JsonBodyErrors, NotFound, Unauthorized};
 use common::session::CurrentUser;
 
 use crate::bans::{self, BanState};
 use crate::startup::AppState;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/users/{id}/ban", post(ban))
-        .route("/api/users/{id}/unban", post(unban))
+/// The tag of these operations in the API document.
+const TAG: &str = "bans";
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ban))
+        .routes(routes!(unban))
 }
 
 /// The longest reason kept.
 const MAX_REASON: usize = 500;
 
-#[derive(Debug, Default, Deserialize)]
+/// Why the user is banned (required, at most 500 characters) or unbanned
+/// (optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 struct BanBody {
     #[serde(default)]
     reason: String,
@@ -56,6 +64,22 @@ fn reason(body: BanBody, required: bool) -> Result<Option<String>, ApiError> {
 
 /// Bans the user: 200 with the ban state; 400 without a reason or when an
 /// admin bans themselves; 403 for non-admins; 404 for an unknown user.
+#[utoipa::path(
+    post,
+    path = "/api/users/{id}/ban",
+    operation_id = "banUser",
+    tag = TAG,
+    params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = BanBody,
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The user's ban state", body = BanState),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    )
+)]
 async fn ban(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -66,6 +90,22 @@ async fn ban(
 }
 
 /// Lifts the user's ban (the reason is optional).
+#[utoipa::path(
+    post,
+    path = "/api/users/{id}/unban",
+    operation_id = "unbanUser",
+    tag = TAG,
+    params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = BanBody,
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The user's ban state", body = BanState),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    )
+)]
 async fn unban(
     State(state): State<AppState>,
     user: CurrentUser,

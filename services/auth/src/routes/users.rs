@@ -1,20 +1,21 @@
 //! `/api/users`: sign up, sign in, refresh, sign out (here or everywhere),
 //! current user.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Redirect;
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use tower_cookies::Cookies;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use common::ApiError;
 use common::client_ip::ClientIp;
 use common::error::ApiResult;
 use common::extract::{Json, Query};
 use common::http::local_path;
+use common::openapi::{JsonBodyErrors, TooManyRequests, Unauthorized};
 use common::session::{CurrentUser, MaybeUser, REFRESH_PATH};
 
 use crate::domain::CredentialsBody;
@@ -27,22 +28,47 @@ const SIGN_IN_PAGE: &str = "/auth/signin";
 /// The web client's page for a banned account.
 const BANNED_PAGE: &str = "/auth/banned";
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/users/signup", post(signup))
-        .route("/api/users/signin", post(signin))
-        .route("/api/users/signout", post(signout))
-        .route("/api/users/signout-everywhere", post(signout_everywhere))
-        .route(REFRESH_PATH, post(refresh).get(refresh_and_return))
-        .route("/api/users/currentuser", get(current_user))
+/// The tag of these operations in the API document.
+const TAG: &str = "users";
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(signin))
+        .routes(routes!(signout))
+        .routes(routes!(signout_everywhere))
+        .routes(routes!(refresh, refresh_and_return))
+        .routes(routes!(current_user))
 }
 
-#[derive(Serialize)]
+/// The user just signed up or in.
+#[derive(Serialize, ToSchema)]
 struct UserResponse {
     id: uuid::Uuid,
     email: String,
 }
 
+/// Who the session cookie names, or `null` without a valid one.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct CurrentUserResponse {
+    #[schema(required = true)]
+    current_user: Option<CurrentUser>,
+}
+
+/// Signs a new user up, and in: sets the session cookie.
+#[utoipa::path(
+    post,
+    path = "/api/users/signup",
+    operation_id = "signUp",
+    tag = TAG,
+    request_body = CredentialsBody,
+    responses(
+        (status = 201, description = "Signed up and signed in; `Set-Cookie` carries the session and refresh cookies", body = UserResponse),
+        JsonBodyErrors,
+        TooManyRequests,
+    )
+)]
 async fn signup(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -74,6 +100,20 @@ async fn signup(
     ))
 }
 
+/// Signs a user in with e-mail and password: sets the session cookie.
+#[utoipa::path(
+    post,
+    path = "/api/users/signin",
+    operation_id = "signIn",
+    tag = TAG,
+    request_body = CredentialsBody,
+    responses(
+        (status = 200, description = "Signed in; `Set-Cookie` carries the session and refresh cookies", body = UserResponse),
+        JsonBodyErrors,
+        (status = 403, description = "The account is banned", body = common::error::ErrorBody),
+        TooManyRequests,
+    )
+)]
 async fn signin(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -106,12 +146,31 @@ async fn signin(
 
 /// Ends this browser's session: its refresh family is revoked and its
 /// access token denied until it expires. Always 204, cookies cleared.
+#[utoipa::path(
+    post,
+    path = "/api/users/signout",
+    operation_id = "signOut",
+    tag = TAG,
+    security((), ("session" = [])),
+    responses((status = 204, description = "The session is ended and its cookies cleared")),
+)]
 async fn signout(State(state): State<AppState>, cookies: Cookies) -> ApiResult<StatusCode> {
     sessions::sign_out(&state.pool, &state.sessions, &cookies).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Ends every session of the signed-in user, on every device.
+#[utoipa::path(
+    post,
+    path = "/api/users/signout-everywhere",
+    operation_id = "signOutEverywhere",
+    tag = TAG,
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Every session of the user is ended; this browser's cookies are cleared"),
+        Unauthorized,
+    )
+)]
 async fn signout_everywhere(
     State(state): State<AppState>,
     cookies: Cookies,
@@ -126,6 +185,17 @@ async fn signout_everywhere(
 /// (cookies cleared) when it is missing, unknown, expired, of an ended
 /// session, or was already used (which ends its session); 403 when the user
 /// is banned.
+#[utoipa::path(
+    post,
+    path = "/api/users/refresh",
+    operation_id = "refresh",
+    tag = TAG,
+    responses(
+        (status = 200, description = "New session and refresh cookies (`Set-Cookie`); the old refresh token is spent", body = UserResponse),
+        (status = 401, description = "No valid refresh cookie (missing, unknown, expired, of an ended session, or already used); cookies cleared", body = common::error::ErrorBody),
+        (status = 403, description = "The account is banned", body = common::error::ErrorBody),
+    )
+)]
 async fn refresh(State(state): State<AppState>, cookies: Cookies) -> ApiResult<Json<UserResponse>> {
     match sessions::refresh(&state.pool, &state.sessions, &cookies).await? {
         Refreshed::Rotated(user) => Ok(Json(UserResponse {
@@ -157,6 +227,16 @@ struct Return {
 /// banned page for a banned user. Rotating on a GET is safe from other
 /// sites: they cannot read the new cookies, and the old token stays theirs
 /// to never know.
+#[utoipa::path(
+    get,
+    path = "/api/users/refresh",
+    operation_id = "refreshAndReturn",
+    tag = TAG,
+    params(("next" = Option<String>, Query, description = "The local path to go back to (default `/`)")),
+    responses(
+        (status = 303, description = "Back to `next` with new cookies, or to the sign-in page (cookies cleared), or to the banned page"),
+    )
+)]
 async fn refresh_and_return(
     State(state): State<AppState>,
     cookies: Cookies,
@@ -180,6 +260,15 @@ async fn refresh_and_return(
     )
 }
 
-async fn current_user(MaybeUser(user): MaybeUser) -> Json<Value> {
-    Json(json!({ "currentUser": user }))
+/// The signed-in user, or `null`: never an error.
+#[utoipa::path(
+    get,
+    path = "/api/users/currentuser",
+    operation_id = "currentUser",
+    tag = TAG,
+    security((), ("session" = [])),
+    responses((status = 200, description = "The user the session names, or null", body = CurrentUserResponse)),
+)]
+async fn current_user(MaybeUser(user): MaybeUser) -> Json<CurrentUserResponse> {
+    Json(CurrentUserResponse { current_user: user })
 }

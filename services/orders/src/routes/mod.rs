@@ -2,12 +2,19 @@
 
 use axum::Router;
 use common::idempotency::Idempotency;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::startup::AppState;
 
 mod orders;
 
-/// The routes; POSTs honour `Idempotency-Key`.
-pub(crate) fn router(idempotency: Idempotency) -> Router<AppState> {
-    idempotency.protect(Router::new().merge(orders::router()))
+/// Every route with its documentation: a handler is mounted only through
+/// `routes!`, which takes its method and path from its `#[utoipa::path]`.
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().merge(orders::router())
+}
+
+/// The routes as served: POSTs honour `Idempotency-Key`.
+pub(crate) fn serve(idempotency: Idempotency) -> Router<AppState> {
+    idempotency.protect(router().split_for_parts().0)
 }

@@ -2,12 +2,13 @@
 //! Every route needs a signed-in user; an order is visible only to its buyer.
 
 use anyhow::Context as _;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, SubsecRound as _, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use common::ApiError;
@@ -15,6 +16,7 @@ use common::error::ApiResult;
 use common::events::OrderStatus;
 use common::extract::{Id, Json};
 use common::money::Cents;
+use common::openapi::{BadRequest, Forbidden, JsonBodyErrors, NotFound, Unauthorized};
 use common::session::CurrentUser;
 
 use crate::domain::{NewOrderBody, Order, Ticket};
@@ -22,14 +24,19 @@ use crate::expiry;
 use crate::startup::AppState;
 use crate::store::{self, NotReserved};
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/orders", get(list).post(create))
-        .route("/api/orders/{id}", get(show).delete(cancel))
+/// The tag of these operations in the API document.
+const TAG: &str = "orders";
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, cancel))
 }
 
-#[derive(Serialize)]
+/// An order: one buyer's reservation of one ticket, until paid or ended.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Order)]
 struct OrderResponse {
     id: Uuid,
     user_id: Uuid,
@@ -39,7 +46,9 @@ struct OrderResponse {
     ticket: TicketResponse,
 }
 
-#[derive(Serialize)]
+/// The reserved ticket, as the order saw it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = OrderTicket)]
 struct TicketResponse {
     id: Uuid,
     title: String,
@@ -66,6 +75,23 @@ impl From<Order> for OrderResponse {
     }
 }
 
+/// Reserves a ticket for the signed-in buyer: the order holds it until
+/// `expiresAt` unless paid first.
+#[utoipa::path(
+    post,
+    path = "/api/orders",
+    operation_id = "createOrder",
+    tag = TAG,
+    request_body = NewOrderBody,
+    security(("session" = [])),
+    responses(
+        (status = 201, description = "The order; the ticket is reserved", body = OrderResponse),
+        (status = 200, description = "The buyer already holds this ticket: their order", body = OrderResponse),
+        JsonBodyErrors,
+        Unauthorized,
+        (status = 404, description = "No ticket has this id", body = common::error::ErrorBody),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -142,6 +168,18 @@ fn expires_at(expiration: std::time::Duration) -> anyhow::Result<DateTime<Utc>> 
     Ok((Utc::now() + expiration).trunc_subsecs(3))
 }
 
+/// The signed-in buyer's orders, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/orders",
+    operation_id = "listOrders",
+    tag = TAG,
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The buyer's orders", body = Vec<OrderResponse>),
+        Unauthorized,
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -154,6 +192,21 @@ async fn list(
     Ok(Json(orders.into_iter().map(OrderResponse::from).collect()))
 }
 
+/// One of the signed-in buyer's orders.
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}",
+    operation_id = "showOrder",
+    tag = TAG,
+    params(("id" = Uuid, Path, description = "The order's id")),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The order", body = OrderResponse),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    )
+)]
 async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -186,6 +239,21 @@ fn overdue_ids(orders: &[Order]) -> Vec<Uuid> {
 
 /// Cancels the caller's order. Cancelling an already cancelled order changes
 /// nothing and emits nothing; a completed (paid) order cannot be cancelled.
+#[utoipa::path(
+    delete,
+    path = "/api/orders/{id}",
+    operation_id = "cancelOrder",
+    tag = TAG,
+    params(("id" = Uuid, Path, description = "The order's id")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "The order is cancelled; the ticket is free again"),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    )
+)]
 async fn cancel(
     State(state): State<AppState>,
     user: CurrentUser,

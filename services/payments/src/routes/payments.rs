@@ -1,18 +1,20 @@
 //! `POST /api/payments`: the buyer pays an order with a card token.
 
 use anyhow::Context as _;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
 use chrono::Utc;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use common::ApiError;
 use common::error::ApiResult;
 use common::events::OrderStatus;
 use common::extract::Json;
+use common::openapi::{Forbidden, JsonBodyErrors, NotFound, Unauthorized};
 use common::session::CurrentUser;
 
 use crate::billing::{self, Charged, Claim, Settlement};
@@ -21,12 +23,14 @@ use crate::provider::{Charge, ChargeOutcome};
 use crate::startup::AppState;
 use crate::store;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/payments", post(create))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create))
 }
 
-#[derive(Serialize)]
+/// A payment of an order.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Payment)]
 struct PaymentResponse {
     id: Uuid,
     order_id: Uuid,
@@ -44,6 +48,23 @@ fn cancelled() -> ApiError {
 /// message when the card is declined (the order stays payable); 400 when
 /// the order is cancelled or paid, or was cancelled while the card was
 /// being charged (the charge is then refunded).
+#[utoipa::path(
+    post,
+    path = "/api/payments",
+    operation_id = "createPayment",
+    tag = super::TAG,
+    request_body = NewPaymentBody,
+    security(("session" = [])),
+    responses(
+        (status = 201, description = "Charged: the order is paid", body = PaymentResponse),
+        (status = 202, description = "The provider is still processing the charge; the webhook completes it", body = PaymentResponse),
+        JsonBodyErrors,
+        Unauthorized,
+        (status = 402, description = "The card was declined (the provider's message); the order stays payable", body = common::error::ErrorBody),
+        Forbidden,
+        NotFound,
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -21,14 +21,15 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use common::ApiError;
@@ -40,8 +41,19 @@ use crate::signature;
 use crate::startup::AppState;
 use crate::store;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/payments/webhook", post(receive))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(receive))
+}
+
+/// The answer to a delivery the service accepted.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = WebhookReceived)]
+struct Received {
+    received: bool,
+    /// Present (true) when this event id was handled before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    duplicate: Option<bool>,
 }
 
 /// The parts of a Stripe event this service reads.
@@ -81,6 +93,22 @@ impl Intent {
     }
 }
 
+/// Stripe's webhook: a payment intent succeeded or failed. Authenticated by
+/// the `Stripe-Signature` header, not by a session.
+#[utoipa::path(
+    post,
+    path = "/api/payments/webhook",
+    operation_id = "stripeWebhook",
+    tag = super::TAG,
+    params(("stripe-signature" = Option<String>, Header, description = "Stripe's signature of the body")),
+    request_body(content = Object, description = "A Stripe event", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Received (or seen before)", body = Received),
+        (status = 400, description = "A missing or bad signature, or a malformed event", body = common::error::ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = common::error::ErrorBody),
+        (status = 503, description = "Webhooks are not configured: STRIPE_WEBHOOK_SECRET is not set", body = common::error::ErrorBody),
+    )
+)]
 async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(secret) = state.webhook_secret.clone() else {
         return (
@@ -102,7 +130,7 @@ async fn handle(
     secret: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> ApiResult<Value> {
+) -> ApiResult<Received> {
     let header = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
@@ -114,7 +142,10 @@ async fn handle(
         .map_err(|_| ApiError::BadRequest("Malformed webhook event".into()))?;
     if store::webhook_events::seen(&state.pool, &event.id).await? {
         tracing::debug!(event_id = %event.id, "webhook event seen before; ignored");
-        return Ok(json!({"received": true, "duplicate": true}));
+        return Ok(Received {
+            received: true,
+            duplicate: Some(true),
+        });
     }
     match event.kind.as_str() {
         "payment_intent.succeeded" => intent_succeeded(state, intent_of(&event)?).await?,
@@ -122,7 +153,10 @@ async fn handle(
         other => tracing::debug!(event_id = %event.id, kind = other, "webhook event ignored"),
     }
     store::webhook_events::record(&state.pool, &event.id, &event.kind).await?;
-    Ok(json!({"received": true}))
+    Ok(Received {
+        received: true,
+        duplicate: None,
+    })
 }
 
 /// How long after an order's creation its `order.created` may still be on

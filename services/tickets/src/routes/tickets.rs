@@ -3,13 +3,14 @@
 //! Every change is written together with its event in one transaction.
 
 use anyhow::Context as _;
-use axum::Router;
 use axum::extract::State;
 use axum::http::header::LINK;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::routing::get;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use common::ApiError;
@@ -18,6 +19,7 @@ use common::error::ApiResult;
 use common::events::{EventDetails, TicketCreated, TicketUpdated};
 use common::extract::{Id, Json, Query};
 use common::money::Cents;
+use common::openapi::{BadRequest, Forbidden, JsonBodyErrors, NotFound, Unauthorized};
 use common::outbox;
 use common::session::{CurrentUser, MaybeUser};
 
@@ -25,28 +27,35 @@ use crate::domain::{Cursor, ListParams, Scope, Search, Sort, Ticket, TicketBody}
 use crate::startup::AppState;
 use crate::store;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/tickets", get(list).post(create))
-        .route("/api/tickets/summary", get(summary))
-        .route("/api/tickets/{id}", get(show).put(update))
+/// The tag of these operations in the API document.
+const TAG: &str = "tickets";
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(summary))
+        .routes(routes!(show, update))
 }
 
 /// A ticket as the API renders it: the price as a JSON number of currency
 /// units, `orderId` while an order holds it, its state, and what it is for.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Ticket)]
 struct TicketResponse {
     id: Uuid,
     title: String,
     price: Cents,
     user_id: Uuid,
+    /// The order holding it, while one does.
     #[serde(skip_serializing_if = "Option::is_none")]
     order_id: Option<Uuid>,
     version: i64,
     status: TicketStatus,
+    /// While reserved: when the reservation ends.
     #[serde(skip_serializing_if = "Option::is_none")]
     reserved_until: Option<DateTime<Utc>>,
+    /// Once sold: when it was paid for.
     #[serde(skip_serializing_if = "Option::is_none")]
     sold_at: Option<DateTime<Utc>>,
     #[serde(flatten)]
@@ -71,8 +80,9 @@ impl From<Ticket> for TicketResponse {
 }
 
 /// The signed-in seller's totals over every ticket they listed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = SellerSummary)]
 struct SummaryResponse {
     listed: i64,
     available: i64,
@@ -115,6 +125,23 @@ fn next_link(search: &Search, last: &Ticket) -> anyhow::Result<String> {
     Ok(format!("</api/tickets?{encoded}>; rel=\"next\""))
 }
 
+/// Searches the listings (tickets available or reserved whose event has not
+/// passed), or with `seller=me` the signed-in seller's own tickets. A page
+/// that has a next one says where it is in `Link: <…>; rel="next"`.
+#[utoipa::path(
+    get,
+    path = "/api/tickets",
+    operation_id = "listTickets",
+    tag = TAG,
+    params(ListParams),
+    security((), ("session" = [])),
+    responses(
+        (status = 200, description = "One page of tickets", body = Vec<TicketResponse>,
+            headers(("link" = String, description = "`</api/tickets?…>; rel=\"next\"` when there is a next page"))),
+        BadRequest,
+        Unauthorized,
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
@@ -143,6 +170,19 @@ async fn list(
     ))
 }
 
+/// The signed-in seller's totals: tickets listed, available, reserved and
+/// sold, and what the sold ones earned.
+#[utoipa::path(
+    get,
+    path = "/api/tickets/summary",
+    operation_id = "sellerSummary",
+    tag = TAG,
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The seller's totals", body = SummaryResponse),
+        Unauthorized,
+    )
+)]
 async fn summary(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -157,6 +197,18 @@ async fn summary(
     }))
 }
 
+/// One ticket, whatever its state.
+#[utoipa::path(
+    get,
+    path = "/api/tickets/{id}",
+    operation_id = "showTicket",
+    tag = TAG,
+    params(("id" = Uuid, Path, description = "The ticket's id")),
+    responses(
+        (status = 200, description = "The ticket", body = TicketResponse),
+        NotFound,
+    )
+)]
 async fn show(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<TicketResponse>> {
     let ticket = store::find(&state.pool, id)
         .await?
@@ -164,6 +216,20 @@ async fn show(State(state): State<AppState>, Id(id): Id) -> ApiResult<Json<Ticke
     Ok(Json(ticket.into()))
 }
 
+/// Lists a ticket for sale as the signed-in user.
+#[utoipa::path(
+    post,
+    path = "/api/tickets",
+    operation_id = "createTicket",
+    tag = TAG,
+    request_body = TicketBody,
+    security(("session" = [])),
+    responses(
+        (status = 201, description = "The ticket, listed", body = TicketResponse),
+        JsonBodyErrors,
+        Unauthorized,
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -179,6 +245,24 @@ async fn create(
     Ok((StatusCode::CREATED, Json(ticket.into())))
 }
 
+/// Edits one's own ticket while it is available (400 once reserved or
+/// sold). Event details absent from the body are kept.
+#[utoipa::path(
+    put,
+    path = "/api/tickets/{id}",
+    operation_id = "updateTicket",
+    tag = TAG,
+    params(("id" = Uuid, Path, description = "The ticket's id")),
+    request_body = TicketBody,
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The ticket, edited", body = TicketResponse),
+        JsonBodyErrors,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     user: CurrentUser,
