@@ -58,7 +58,7 @@ impl App {
             .with_state(Counter { runs: runs.clone() });
         let keys = Idempotency::new(
             db.pool.clone(),
-            common::session::Sessions::new(&session_settings()),
+            common::session::Sessions::new(&session_settings()).expect("sessions"),
         );
         let app = common::http::finish(keys.protect(routes));
         App {

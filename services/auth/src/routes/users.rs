@@ -16,7 +16,7 @@ use common::error::ApiResult;
 use common::extract::{Json, Query};
 use common::http::local_path;
 use common::openapi::{JsonBodyErrors, TooManyRequests, Unauthorized};
-use common::session::{CurrentUser, MaybeUser, REFRESH_PATH};
+use common::session::{CurrentUser, MaybeUser};
 
 use crate::domain::CredentialsBody;
 use crate::sessions::{self, Refreshed};
