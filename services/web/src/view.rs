@@ -132,6 +132,13 @@ impl FormErrors {
         }
     }
 
+    /// One message about `field`.
+    pub(crate) fn about(field: &str, message: &str) -> Self {
+        Self {
+            entries: vec![(Some(field.to_string()), message.to_string())],
+        }
+    }
+
     /// The first message about `field`.
     pub(crate) fn field(&self, field: &str) -> Option<&str> {
         self.entries

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 pub(crate) use error::{ApiError, needs_sign_in};
 pub(crate) use types::{
-    Order, Payment, Refusal, SellerSummary, Ticket, TicketInput, TicketPage, User,
+    BanState, Order, Payment, Refusal, SellerSummary, Ticket, TicketInput, TicketPage, User,
 };
 
 use crate::config::ApiUrls;
@@ -278,6 +278,22 @@ impl ApiClient {
         )
         .await?
         .value()
+    }
+
+    /// Bans (`ban`) or unbans the user `id` with `reason`, as the signed-in
+    /// admin; the user's ban state.
+    pub(crate) async fn set_ban(
+        &self,
+        visitor: &Visitor,
+        id: Uuid,
+        reason: &str,
+        ban: bool,
+    ) -> Result<BanState, ApiError> {
+        let path = format!("/api/users/{id}/{}", if ban { "ban" } else { "unban" });
+        let body = json!({"reason": reason});
+        self.send(visitor, Method::POST, &self.auth, &path, Some(&body))
+            .await?
+            .value()
     }
 
     pub(crate) async fn orders(&self, visitor: &Visitor) -> Result<Vec<Order>, ApiError> {

@@ -16,6 +16,13 @@ pub(crate) struct User {
     pub(crate) email: String,
 }
 
+/// A user's ban state, as the auth API answers a ban or an unban.
+#[derive(Debug, Deserialize)]
+pub(crate) struct BanState {
+    pub(crate) email: String,
+    pub(crate) banned: bool,
+}
+
 /// `GET /api/users/currentuser`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

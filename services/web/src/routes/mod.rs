@@ -11,6 +11,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use crate::error::PageError;
 use crate::startup::AppState;
 
+mod admin;
 mod assets;
 mod auth;
 mod home;
@@ -23,6 +24,7 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .merge(home::router())
         .merge(auth::router())
+        .merge(admin::router())
         .merge(tickets::router())
         .merge(orders::router())
         .merge(mail::router(state.mail_dir.is_some()))

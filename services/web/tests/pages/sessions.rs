@@ -129,3 +129,75 @@ async fn a_banned_user_is_sent_to_a_page_that_says_so_and_signed_out() {
     let html = banned.text().await.expect("html");
     assert!(html.contains("This account is banned"), "{html}");
 }
+
+/// A browser signed up (and so signed in) through the site's form as `email`.
+async fn browser_of(site: &crate::helpers::Site, email: &str) -> crate::helpers::Browser {
+    let browser = site.browser();
+    let page = browser
+        .post(
+            "/auth/signup",
+            &[("email", email), ("password", "password1"), ("next", "/")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    browser
+}
+
+#[tokio::test]
+async fn an_admin_bans_and_unbans_a_user_from_the_admin_page() {
+    let site = spawn_site().await;
+    let admin = browser_of(&site, ADMIN).await;
+    let (id, access, _) = sign_up(&site.base, "eve@example.com").await;
+    let user_id = id.to_string();
+
+    admin
+        .get("/admin/users")
+        .await
+        .shows("Ban or unban a user");
+    let missing = admin
+        .post("/admin/users", &[("user_id", &user_id), ("reason", ""), ("action", "ban")])
+        .await;
+    let banned = admin
+        .post(
+            "/admin/users",
+            &[("user_id", &user_id), ("reason", "chargebacks"), ("action", "ban")],
+        )
+        .await;
+    let refused = get(site.url("/api/orders"), &format!("session={access}")).await;
+    let unbanned = admin
+        .post("/admin/users", &[("user_id", &user_id), ("reason", ""), ("action", "unban")])
+        .await;
+
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    missing.shows("A reason is required");
+    assert_eq!(banned.status, StatusCode::OK, "{}", banned.html);
+    banned.shows("eve@example.com is banned.");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(unbanned.status, StatusCode::OK, "{}", unbanned.html);
+    unbanned.shows("eve@example.com is no longer banned.");
+}
+
+#[tokio::test]
+async fn the_admin_page_refuses_users_who_are_not_admins_and_bad_ids() {
+    let site = spawn_site().await;
+    let someone = browser_of(&site, "someone@example.com").await;
+    let (id, _, _) = sign_up(&site.base, "target@example.com").await;
+    let user_id = id.to_string();
+
+    let refused = someone
+        .post(
+            "/admin/users",
+            &[("user_id", &user_id), ("reason", "no"), ("action", "ban")],
+        )
+        .await;
+    let bad_id = someone
+        .post("/admin/users", &[("user_id", "42"), ("reason", "no"), ("action", "ban")])
+        .await;
+    let anonymous = site.browser().get("/admin/users").await;
+
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    refused.shows("Only administrators can ban and unban users.");
+    assert_eq!(bad_id.status, StatusCode::BAD_REQUEST);
+    bad_id.shows("id (a UUID)");
+    assert!(anonymous.path.starts_with("/auth/signin"), "{}", anonymous.path);
+}
