@@ -100,10 +100,16 @@ pub async fn readiness(address: &str) -> (StatusCode, String) {
     )
 }
 
+/// The request timeout of services under test: tests share a loaded machine,
+/// where a burst of password hashes can take longer than the deployed 30 s
+/// without anything being stuck.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// The one `spawn_app` of every service's tests: `build` (the service's own
 /// `startup::build`, with settings made from `env`) runs on a new
 /// lifecycle, and the service it returns is served on a free port with the
-/// shared middleware, exactly as a deployed process serves it.
+/// shared middleware, as a deployed process serves it (but with
+/// [`REQUEST_TIMEOUT`]).
 pub async fn spawn_app<F, Fut>(env: TestEnv, build: F) -> TestApp
 where
     F: FnOnce(Lifecycle) -> Fut,
@@ -112,7 +118,7 @@ where
     crate::testing::init_test_logs();
     let lifecycle = Lifecycle::new();
     let service = build(lifecycle.clone()).await.expect("the service starts");
-    let server = TestServer::start(service.into_app(), lifecycle).await;
+    let server = TestServer::start(service.into_app_with_timeout(REQUEST_TIMEOUT), lifecycle).await;
     TestApp {
         address: server.address.clone(),
         client: TestClient::new(&server.address),

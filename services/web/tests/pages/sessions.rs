@@ -150,22 +150,29 @@ async fn an_admin_bans_and_unbans_a_user_from_the_admin_page() {
     let (id, access, _) = sign_up(&site.base, "eve@example.com").await;
     let user_id = id.to_string();
 
-    admin
-        .get("/admin/users")
-        .await
-        .shows("Ban or unban a user");
+    admin.get("/admin/users").await.shows("Ban or unban a user");
     let missing = admin
-        .post("/admin/users", &[("user_id", &user_id), ("reason", ""), ("action", "ban")])
+        .post(
+            "/admin/users",
+            &[("user_id", &user_id), ("reason", ""), ("action", "ban")],
+        )
         .await;
     let banned = admin
         .post(
             "/admin/users",
-            &[("user_id", &user_id), ("reason", "chargebacks"), ("action", "ban")],
+            &[
+                ("user_id", &user_id),
+                ("reason", "chargebacks"),
+                ("action", "ban"),
+            ],
         )
         .await;
     let refused = get(site.url("/api/orders"), &format!("session={access}")).await;
     let unbanned = admin
-        .post("/admin/users", &[("user_id", &user_id), ("reason", ""), ("action", "unban")])
+        .post(
+            "/admin/users",
+            &[("user_id", &user_id), ("reason", ""), ("action", "unban")],
+        )
         .await;
 
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
@@ -191,7 +198,10 @@ async fn the_admin_page_refuses_users_who_are_not_admins_and_bad_ids() {
         )
         .await;
     let bad_id = someone
-        .post("/admin/users", &[("user_id", "42"), ("reason", "no"), ("action", "ban")])
+        .post(
+            "/admin/users",
+            &[("user_id", "42"), ("reason", "no"), ("action", "ban")],
+        )
         .await;
     let anonymous = site.browser().get("/admin/users").await;
 
@@ -199,5 +209,9 @@ async fn the_admin_page_refuses_users_who_are_not_admins_and_bad_ids() {
     refused.shows("Only administrators can ban and unban users.");
     assert_eq!(bad_id.status, StatusCode::BAD_REQUEST);
     bad_id.shows("id (a UUID)");
-    assert!(anonymous.path.starts_with("/auth/signin"), "{}", anonymous.path);
+    assert!(
+        anonymous.path.starts_with("/auth/signin"),
+        "{}",
+        anonymous.path
+    );
 }
