@@ -36,6 +36,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tower_cookies::{CookieManagerLayer, Cookies};
 
+use crate::client_ip::ClientIpSettings;
 use crate::error::ApiError;
 use crate::lifecycle::Lifecycle;
 use crate::session::{COOKIE_NAME, Sessions};
@@ -77,12 +78,26 @@ const NOT_STORED: [HeaderName; 4] = [
 pub struct Idempotency {
     pool: PgPool,
     sessions: Sessions,
+    client_ip: ClientIpSettings,
 }
 
 impl Idempotency {
-    /// Keys stored in `pool`; users recognised through `sessions`.
+    /// Keys stored in `pool`; users recognised through `sessions`; an
+    /// anonymous client known by its peer address (see
+    /// [`Idempotency::with_client_ip`]).
     pub fn new(pool: PgPool, sessions: Sessions) -> Self {
-        Self { pool, sessions }
+        Self {
+            pool,
+            sessions,
+            client_ip: ClientIpSettings::default(),
+        }
+    }
+
+    /// Finds an anonymous client's address as `client_ip` says (a forwarded
+    /// header believed only from trusted proxies), as the rate limits do.
+    pub fn with_client_ip(mut self, client_ip: ClientIpSettings) -> Self {
+        self.client_ip = client_ip;
+        self
     }
 
     /// `router` with `Idempotency-Key` honoured on its POST routes. The
@@ -213,8 +228,8 @@ impl Idempotency {
         )))
     }
 
-    /// `user:<id>` for a signed-in user; `ip:<address>` otherwise: the
-    /// nearest proxy's `X-Forwarded-For` entry, or the peer's address.
+    /// `user:<id>` for a signed-in user; `ip:<address>` otherwise, the
+    /// client's address as [`ClientIpSettings::resolve`] finds it.
     fn scope_of(&self, request: &Request) -> String {
         let user = request
             .extensions()
@@ -224,21 +239,11 @@ impl Idempotency {
         if let Some(user) = user {
             return format!("user:{}", user.id);
         }
-        let forwarded = request
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty());
-        let peer = request
+        let client = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(address)| address.ip().to_string());
-        format!(
-            "ip:{}",
-            forwarded.map(str::to_string).or(peer).unwrap_or_default()
-        )
+            .map(|ConnectInfo(peer)| self.client_ip.resolve(peer.ip(), request.headers()));
+        format!("ip:{}", client.map(|ip| ip.to_string()).unwrap_or_default())
     }
 
     /// Takes the key for this request: true when it was free, held by a

@@ -251,6 +251,34 @@ async fn keys_are_scoped_to_the_user() {
 }
 
 #[tokio::test]
+async fn an_anonymous_client_cannot_pick_another_scope_with_a_forged_forwarded_header() {
+    // No proxy is trusted: the peer address is the client, whatever
+    // `X-Forwarded-For` claims.
+    let app = App::start().await;
+    let key = key();
+    let post = |forged: &'static str| {
+        app.http
+            .post(format!("{}/things", app.server.address))
+            .header("Idempotency-Key", key.as_str())
+            .header("x-forwarded-for", forged)
+            .json(&json!({"a": 1}))
+            .send()
+    };
+
+    let first = post("203.0.113.1").await.expect("request");
+    let second = post("198.51.100.7").await.expect("request");
+
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert_eq!(second.status(), StatusCode::CREATED);
+    assert_eq!(
+        second.headers()[REPLAYED_HEADER],
+        "true",
+        "one scope: the peer's"
+    );
+    assert_eq!(app.runs(), 1);
+}
+
+#[tokio::test]
 async fn a_server_error_is_not_stored_so_a_retry_runs_again() {
     let app = App::start().await;
     let user = TestUser::new();

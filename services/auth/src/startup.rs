@@ -56,7 +56,10 @@ pub async fn build(settings: &Settings, lifecycle: &Lifecycle) -> anyhow::Result
         admins: Arc::new(settings.admin_emails.clone()),
     };
     Ok(backbone.into_service(
-        crate::routes::serve(Idempotency::new(state.pool.clone(), state.sessions.clone()))
-            .with_state(state),
+        crate::routes::serve(
+            Idempotency::new(state.pool.clone(), state.sessions.clone())
+                .with_client_ip(state.front_door.client_ip().clone()),
+        )
+        .with_state(state),
     ))
 }
