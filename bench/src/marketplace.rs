@@ -3,6 +3,13 @@
 //! `ticket.created`), each built by its own `startup::build` and served on a
 //! free local port, on fresh databases and a JetStream namespace no other run
 //! uses, exactly as the services' API tests start them.
+//!
+//! Each service runs on a [`Host`]: a Tokio runtime of its own, with its own
+//! worker threads, as a separate process has. The benchmark's load runs on
+//! the benchmark's runtime. So the services and the load compete for the
+//! machine's cores through the operating system's scheduler, as deployed
+//! processes do, and not in one task queue, where a flood of requests to one
+//! service would delay another service's listeners behind it.
 
 use std::time::Duration;
 
@@ -15,6 +22,58 @@ use futures::StreamExt as _;
 /// How long an order holds its ticket in the benchmarks' orders service.
 const ORDER_EXPIRATION: Duration = Duration::from_secs(900);
 
+/// A Tokio runtime of its own for one service, with as many worker threads
+/// as the machine has cores (Tokio's default, as in a service's process).
+/// Dropping it ends the service's tasks and connections where they stand,
+/// like a process killed with SIGKILL.
+pub struct Host(Option<tokio::runtime::Runtime>);
+
+impl Host {
+    /// A runtime whose threads are named `name`.
+    pub fn new(name: &str) -> anyhow::Result<Host> {
+        Self::with_workers(name, None)
+    }
+
+    /// [`Host::new`] with `workers` threads (default: one per core).
+    pub fn with_workers(name: &str, workers: Option<usize>) -> anyhow::Result<Host> {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        if let Some(workers) = workers {
+            builder.worker_threads(workers);
+        }
+        let runtime = builder
+            .thread_name(name)
+            .enable_all()
+            .build()
+            .with_context(|| format!("building the runtime of {name}"))?;
+        Ok(Host(Some(runtime)))
+    }
+
+    /// Runs `future` on this host and waits for its result.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        future: impl Future<Output = T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let runtime = self.0.as_ref().context("the host was killed")?;
+        runtime
+            .spawn(future)
+            .await
+            .context("a task on a service's runtime panicked")
+    }
+
+    /// Ends every task of the host at once, without a graceful shutdown.
+    pub fn kill(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// The tickets and orders services of one benchmark run.
 pub struct Marketplace {
     /// The JetStream namespace of this run.
@@ -23,6 +82,8 @@ pub struct Marketplace {
     pub orders: TestServer,
     pub tickets_db: TestDatabase,
     pub orders_db: TestDatabase,
+    /// The services' runtimes, dropped after their shutdown.
+    hosts: Vec<Host>,
 }
 
 impl Marketplace {
@@ -38,52 +99,66 @@ impl Marketplace {
         let prefix = testing::unique_prefix();
         let tickets_db = TestDatabase::create_empty().await;
         let orders_db = TestDatabase::create_empty().await;
-        let tickets = start_tickets(&prefix, &tickets_db).await?;
-        let orders = start_orders(&prefix, &orders_db, listener_batch).await?;
+        let tickets_host = Host::new("tickets")?;
+        let orders_host = Host::new("orders")?;
+        let tickets = start_tickets(&tickets_host, &prefix, &tickets_db).await?;
+        let orders = start_orders(&orders_host, &prefix, &orders_db, listener_batch).await?;
         Ok(Marketplace {
             prefix,
             tickets,
             orders,
             tickets_db,
             orders_db,
+            hosts: vec![tickets_host, orders_host],
         })
     }
 
     /// Shuts both services down and releases the run's connections and
     /// streams (see [`clean_up`]).
     pub async fn stop(self) -> anyhow::Result<()> {
-        clean_up(
+        let stopped = clean_up(
             &self.prefix,
             &[&self.tickets, &self.orders],
             &[&self.tickets_db, &self.orders_db],
         )
-        .await
+        .await;
+        drop(self.hosts);
+        stopped
     }
 }
 
-/// Starts the tickets service on `db` in the namespace `prefix`.
-pub async fn start_tickets(prefix: &str, db: &TestDatabase) -> anyhow::Result<TestServer> {
-    let lifecycle = Lifecycle::new();
-    let service = tickets::startup::build(
-        &tickets::config::Settings {
-            common: testing::common_settings(prefix),
-            database_url: db.url.clone(),
-        },
-        &lifecycle,
-    )
-    .await?;
-    Ok(TestServer::start(service.into_app(), lifecycle).await)
+/// Starts the tickets service on `host`, on `db` in the namespace `prefix`.
+pub async fn start_tickets(
+    host: &Host,
+    prefix: &str,
+    db: &TestDatabase,
+) -> anyhow::Result<TestServer> {
+    let settings = tickets::config::Settings {
+        common: testing::common_settings(prefix),
+        database_url: db.url.clone(),
+    };
+    host.run(async move {
+        let lifecycle = Lifecycle::new();
+        let service = tickets::startup::build(&settings, &lifecycle).await?;
+        Ok(TestServer::start(service.into_app(), lifecycle).await)
+    })
+    .await?
 }
 
-/// Starts an orders service on `db` in the namespace `prefix`.
+/// Starts an orders service on `host`, on `db` in the namespace `prefix`.
 pub async fn start_orders(
+    host: &Host,
     prefix: &str,
     db: &TestDatabase,
     listener_batch: usize,
 ) -> anyhow::Result<TestServer> {
-    let lifecycle = Lifecycle::new();
-    let service = build_orders(prefix, &db.url, listener_batch, &lifecycle).await?;
-    Ok(TestServer::start(service.into_app(), lifecycle).await)
+    let (prefix, url) = (prefix.to_string(), db.url.clone());
+    host.run(async move {
+        let lifecycle = Lifecycle::new();
+        let service = build_orders(&prefix, &url, listener_batch, &lifecycle).await?;
+        Ok(TestServer::start(service.into_app(), lifecycle).await)
+    })
+    .await?
 }
 
 /// Shuts `servers` down (bounded drain), closes the pools of `databases`

@@ -8,8 +8,10 @@
 //! 2. the highest rate the API itself sustains (closed model: N clients);
 //! 3. for each `--rates` step (open model, a fresh marketplace each): the
 //!    achieved rate, API latency, replica lag p50/p99/max and whether the lag
-//!    grew over the run, and the highest rate at which lag p99 stays under
-//!    1 s; the ratio of that rate to the baseline;
+//!    grew over the run; two verdicts, the API's (every request answered, at
+//!    95% of the rate) and the pipeline's (lag p99 under 1 s, not growing);
+//!    the highest rate at which both hold, its ratio to the baseline, and
+//!    both verdicts at the probe's rate;
 //! 4. recovery: two orders instances share the consumers, one is killed
 //!    without a graceful shutdown while it holds deliveries and events flow,
 //!    and the time until every ticket is in the replica.
@@ -26,13 +28,12 @@ use async_nats::jetstream::consumer;
 use buytickets_bench::baseline::{self, Baseline};
 use buytickets_bench::lag::Lags;
 use buytickets_bench::load::{self, LATE, OpenRun, TicketClient};
-use buytickets_bench::marketplace::{self, DEFAULT_LISTENER_BATCH, Marketplace};
+use buytickets_bench::marketplace::{self, DEFAULT_LISTENER_BATCH, Host, Marketplace};
 use buytickets_bench::{Summary, build_line, ms, positive, replica};
 use chrono::{DateTime, Utc};
 use clap::{Parser, ValueEnum};
 use common::bus::Bus;
 use common::events::{Event as _, Stream, TicketCreated};
-use common::lifecycle::Lifecycle;
 use common::testing::{self, TestDatabase};
 use uuid::Uuid;
 
@@ -145,7 +146,7 @@ async fn main() -> anyhow::Result<()> {
                 let step = rate_step(rate, batch, secs(args.duration), secs(args.catch_up)).await?;
                 step.print();
                 if Some(rate) == api_step {
-                    result.at_api_rate = Some(step.verdict());
+                    result.at_api_rate = Some((step.api_verdict(), step.pipeline_verdict()));
                 }
                 match step.verdict() {
                     Ok(()) => result.highest = Some((rate, step.run.achieved_rate())),
@@ -234,8 +235,9 @@ struct BatchResult {
     batch: usize,
     /// The highest rate that held, and the rate it achieved.
     highest: Option<(usize, f64)>,
-    /// The verdict at the rate the closed-model probe found, if it ran.
-    at_api_rate: Option<Result<(), String>>,
+    /// The verdicts on the API and on the pipeline at the rate the
+    /// closed-model probe found, if it ran.
+    at_api_rate: Option<(Result<(), String>, Result<(), String>)>,
 }
 
 impl BatchResult {
@@ -266,9 +268,16 @@ impl BatchResult {
         }
         if let Some(rate) = api_step {
             match &self.at_api_rate {
-                Some(Ok(())) => println!("  at the API's own rate ({rate}/s) the pipeline holds"),
-                Some(Err(why)) => {
-                    println!("  at the API's own rate ({rate}/s) the pipeline does not hold: {why}")
+                Some((api, pipeline)) => {
+                    let said = |verdict: &Result<(), String>, yes: &str, no: &str| match verdict {
+                        Ok(()) => yes.to_string(),
+                        Err(why) => format!("{no}: {why}"),
+                    };
+                    println!(
+                        "  at the API's own rate ({rate}/s) the pipeline {}; the API {}",
+                        said(pipeline, "holds", "does not hold"),
+                        said(api, "keeps the rate", "does not keep the rate"),
+                    );
                 }
                 None => println!("  the API's own rate ({rate}/s) was not tried"),
             }
@@ -285,15 +294,28 @@ struct Step {
 }
 
 impl Step {
-    /// Whether the pipeline kept up at this rate, and why not.
+    /// Whether both the API and the pipeline kept up at this rate.
     fn verdict(&self) -> Result<(), String> {
+        self.api_verdict()?;
+        self.pipeline_verdict()
+    }
+
+    /// Whether the API answered every request, at 95% of the rate or more.
+    fn api_verdict(&self) -> Result<(), String> {
         let failures = self.run.failures().count();
         if failures > 0 {
             return Err(format!("{failures} requests failed"));
         }
-        if self.run.achieved_rate() < self.rate as f64 * 0.95 {
-            return Err("the API did not keep the rate".into());
+        let achieved = self.run.achieved_rate();
+        if achieved < self.rate as f64 * 0.95 {
+            return Err(format!("it answered {achieved:.0}/s"));
         }
+        Ok(())
+    }
+
+    /// Whether the replica kept up with what the API accepted: every ticket
+    /// arrived, lag p99 under [`LAG_BOUND`] and not growing.
+    fn pipeline_verdict(&self) -> Result<(), String> {
         if self.lags.missing() > 0 {
             return Err(format!(
                 "{} tickets never reached the replica",
@@ -360,9 +382,13 @@ impl Step {
                 self.lags.early
             );
         }
-        match self.verdict() {
-            Ok(()) => println!("holds"),
-            Err(why) => println!("does not hold: {why}"),
+        match self.api_verdict() {
+            Ok(()) => println!("API: keeps the rate"),
+            Err(why) => println!("API: does not keep the rate: {why}"),
+        }
+        match self.pipeline_verdict() {
+            Ok(()) => println!("pipeline: holds"),
+            Err(why) => println!("pipeline: does not hold: {why}"),
         }
     }
 }
@@ -396,47 +422,6 @@ fn created(run: &OpenRun) -> Vec<(Uuid, DateTime<Utc>)> {
         .iter()
         .filter_map(|c| c.result.as_ref().ok().copied())
         .collect()
-}
-
-/// A second orders service on a runtime of its own, so that it can be
-/// killed without a graceful shutdown: dropping the runtime ends its tasks
-/// and connections where they stand, like a process killed with SIGKILL.
-struct Doomed(Option<tokio::runtime::Runtime>);
-
-impl Doomed {
-    async fn start(prefix: &str, database_url: &str) -> anyhow::Result<Doomed> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("doomed-orders")
-            .enable_all()
-            .build()
-            .context("building the second orders instance's runtime")?;
-        let (prefix, url) = (prefix.to_string(), database_url.to_string());
-        let started = runtime
-            .spawn(async move {
-                // Never shut down: the runtime is dropped instead.
-                let lifecycle = Lifecycle::new();
-                marketplace::build_orders(&prefix, &url, DEFAULT_LISTENER_BATCH, &lifecycle)
-                    .await
-                    .map(drop)
-            })
-            .await;
-        let doomed = Doomed(Some(runtime));
-        started.context("starting the second orders instance")??;
-        Ok(doomed)
-    }
-
-    fn kill(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-impl Drop for Doomed {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 /// The consumer of `ticket.created` the orders instances share.
@@ -474,7 +459,8 @@ async fn recovery(
     let tickets_db = TestDatabase::create_empty().await;
     let orders_db = TestDatabase::create(&orders::MIGRATOR).await;
     replica::record_arrivals(&orders_db.pool).await?;
-    let tickets = marketplace::start_tickets(&prefix, &tickets_db).await?;
+    let tickets_host = Host::new("tickets")?;
+    let tickets = marketplace::start_tickets(&tickets_host, &prefix, &tickets_db).await?;
     let nats = async_nats::connect(testing::nats_url())
         .await
         .context("connecting to NATS")?;
@@ -487,17 +473,23 @@ async fn recovery(
     // The doomed instance starts first, so that the deliveries out before
     // the survivor starts are its own; it still holds its current batch
     // when it is killed, right after the survivor is up.
-    let mut doomed = Doomed::start(&prefix, &orders_db.url).await?;
+    let mut doomed = Host::new("doomed-orders")?;
+    let doomed_orders =
+        marketplace::start_orders(&doomed, &prefix, &orders_db, DEFAULT_LISTENER_BATCH).await?;
     let delivering = testing::eventually(Duration::from_secs(10), || async {
         ticket_created_consumer(&bus)
             .await
             .is_ok_and(|info| info.num_ack_pending > 0)
     })
     .await;
-    let survivor = marketplace::start_orders(&prefix, &orders_db, DEFAULT_LISTENER_BATCH).await?;
+    let survivor_host = Host::new("orders")?;
+    let survivor =
+        marketplace::start_orders(&survivor_host, &prefix, &orders_db, DEFAULT_LISTENER_BATCH)
+            .await?;
     let pending = ticket_created_consumer(&bus).await.ok();
     let killed_at = Utc::now();
     doomed.kill();
+    drop(doomed_orders);
 
     let run = load.await.context("the load task")?;
     let created = created(&run);

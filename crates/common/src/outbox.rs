@@ -21,6 +21,15 @@
 //! Several replicas may run the relay on one database: a transaction-scoped
 //! advisory lock lets one of them publish at a time, which keeps the order.
 //!
+//! [`enqueue`] wakes the relays of its own process; it does not use
+//! PostgreSQL's `NOTIFY`, because a notifying transaction holds a cluster-wide
+//! lock through its commit, which serialises every commit behind one WAL
+//! flush (on the development machine 16 clients committed 4,095 one-row
+//! transactions/s without it and 1,945 with it). The wake comes before the
+//! enqueuing transaction commits, so after a wake the relay keeps looking, at
+//! growing intervals, for [`LINGER`]; rows committed by another process (or
+//! later than that) are found by the polling interval.
+//!
 //! Each message carries the row's trace context (`traceparent`, see
 //! [`crate::trace`]) and its enqueue time (`Buytickets-Enqueued-At`), from
 //! which listeners measure the event's lag.
@@ -31,8 +40,11 @@ use anyhow::Context as _;
 use async_nats::jetstream::context::PublishAckFuture;
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::postgres::PgListener;
+use std::sync::LazyLock;
+
 use sqlx::{PgConnection, PgPool};
+use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -47,8 +59,15 @@ const EXPECTED_LAST_MSG_ID: &str = "Nats-Expected-Last-Msg-Id";
 /// The header carrying the time the event was enqueued (RFC 3339, UTC).
 pub const ENQUEUED_AT: &str = "Buytickets-Enqueued-At";
 
-/// The channel the relay listens on; [`enqueue`] notifies it.
-const CHANNEL: &str = "outbox";
+/// Raised by [`enqueue`]; every relay of the process watches it.
+static WAKE: LazyLock<watch::Sender<()>> = LazyLock::new(|| watch::Sender::new(()));
+
+/// How long after a wake the relay keeps looking for the row that woke it,
+/// which may commit after the wake.
+pub const LINGER: Duration = Duration::from_millis(250);
+
+/// The first and the longest pause between two looks while lingering.
+const LINGER_STEP: (Duration, Duration) = (Duration::from_millis(1), Duration::from_millis(32));
 
 /// The most rows one pass sends before awaiting acknowledgements: the
 /// JetStream client's default limit of publishes awaiting an ack. Beyond it
@@ -63,24 +82,53 @@ const RELAY_LOCK: i64 = 0x6f75_7462_6f78; // "outbox"
 /// It carries the [`trace::current`] trace context, if any, as its
 /// `traceparent`.
 pub async fn enqueue<E: Event>(conn: &mut PgConnection, event: &E) -> anyhow::Result<Uuid> {
-    let id = Uuid::now_v7();
-    let payload = serde_json::to_value(event).context("serialising an event")?;
-    let traceparent = trace::current().map(|c| c.child().header());
+    let row = Row::of(event)?;
     sqlx::query!(
         "INSERT INTO outbox (id, subject, payload, traceparent) VALUES ($1, $2, $3, $4)",
-        id,
-        E::SUBJECT,
-        payload,
-        traceparent
+        row.id,
+        row.subject,
+        row.payload,
+        row.traceparent
     )
     .execute(&mut *conn)
     .await
     .context("writing an event to the outbox")?;
-    sqlx::query!("SELECT pg_notify($1, '')", CHANNEL)
-        .execute(&mut *conn)
-        .await
-        .context("notifying the outbox relay")?;
-    Ok(id)
+    wake();
+    Ok(row.id)
+}
+
+/// An outbox row, for the one statement that writes both a change and its
+/// event (`WITH … INSERT INTO outbox (id, subject, payload, traceparent)`),
+/// saving the round trips of a transaction on a hot path. Call [`wake`]
+/// once the statement has run. Anywhere else, [`enqueue`] is the way.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The event's id, its `Nats-Msg-Id` once published.
+    pub id: Uuid,
+    /// The event's subject.
+    pub subject: &'static str,
+    /// The event, as JSON.
+    pub payload: serde_json::Value,
+    /// The W3C trace context the event carries.
+    pub traceparent: Option<String>,
+}
+
+impl Row {
+    /// The row of `event`, with a fresh id and the [`trace::current`]
+    /// trace context, if any.
+    pub fn of<E: Event>(event: &E) -> anyhow::Result<Row> {
+        Ok(Row {
+            id: Uuid::now_v7(),
+            subject: E::SUBJECT,
+            payload: serde_json::to_value(event).context("serialising an event")?,
+            traceparent: trace::current().map(|c| c.child().header()),
+        })
+    }
+}
+
+/// Wakes the relays of this process to publish what was just written.
+pub fn wake() {
+    WAKE.send_replace(());
 }
 
 /// Tuning of the relay.
@@ -89,8 +137,14 @@ pub struct RelayOptions {
     /// Rows published per transaction; their acknowledgements are awaited
     /// together. At most [`MAX_BATCH`] are taken.
     pub batch_size: i64,
-    /// How often to look for rows even without a notification.
+    /// How often to look for rows without a wake: rows committed by another
+    /// process, or long after their wake.
     pub poll_interval: Duration,
+    /// The shortest time between the starts of two passes, unless the first
+    /// took a whole batch: under a stream of writes, rows gather for this
+    /// long and go out together, instead of a pass (five round trips and a
+    /// commit) per row.
+    pub pass_interval: Duration,
     /// First wait after a failure; doubles up to `max_backoff`.
     pub min_backoff: Duration,
     /// The longest backoff.
@@ -108,6 +162,7 @@ impl Default for RelayOptions {
         Self {
             batch_size: 500,
             poll_interval: Duration::from_secs(1),
+            pass_interval: Duration::from_millis(10),
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             retention: Duration::from_secs(24 * 60 * 60),
@@ -158,12 +213,13 @@ impl Relay {
     }
 
     /// Runs until `shutdown`: publishes whatever is pending, then waits for a
-    /// notification or the polling interval; backs off while NATS or the
-    /// database fails. A batch in progress is finished before it returns.
+    /// wake from [`enqueue`] or the polling interval; backs off while NATS or
+    /// the database fails. A batch in progress is finished before it returns.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut listener = self.listen().await;
+        let mut wake = WAKE.subscribe();
         let mut backoff = self.options.min_backoff;
-        let mut last_cleanup = tokio::time::Instant::now();
+        let mut linger = Linger::default();
+        let mut last_cleanup = Instant::now();
         // Streams are (re)declared before the first pass and after any failure:
         // a broker that lost its state gets them back before we publish again.
         let mut streams_ready = false;
@@ -171,6 +227,9 @@ impl Relay {
             if shutdown.is_cancelled() {
                 break;
             }
+            // Wakes raised from here on ask for another pass.
+            wake.borrow_and_update();
+            let started = Instant::now();
             let attempt = async {
                 if !streams_ready {
                     self.bus.ensure_streams().await?;
@@ -194,19 +253,28 @@ impl Relay {
                 }
             };
             if last_cleanup.elapsed() > Duration::from_secs(600) {
-                last_cleanup = tokio::time::Instant::now();
+                last_cleanup = Instant::now();
                 if let Err(e) = self.delete_published().await {
                     tracing::warn!(error = format!("{e:#}"), "could not delete old outbox rows");
                 }
             }
-            // After a failure, new notifications do not cut the backoff short:
-            // they would only hammer a broker that is down.
+            // After a failure, wakes do not cut the backoff short: they would
+            // only hammer a broker that is down.
             let pause = async {
                 if failed {
                     tokio::time::sleep(backoff).await;
-                } else {
-                    wait_for_notification(&mut listener, self.options.poll_interval).await;
+                    return;
                 }
+                let idle = linger.next().unwrap_or(self.options.poll_interval);
+                tokio::select! {
+                    woken = wake.changed() => {
+                        if woken.is_ok() {
+                            linger.woken();
+                        }
+                    }
+                    () = tokio::time::sleep(idle) => {}
+                }
+                tokio::time::sleep_until(started + self.options.pass_interval).await;
             };
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -217,21 +285,6 @@ impl Relay {
             }
         }
         tracing::info!("outbox relay stopped");
-    }
-
-    async fn listen(&self) -> Option<PgListener> {
-        let attempt = async {
-            let mut listener = PgListener::connect_with(&self.pool).await?;
-            listener.listen(CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        match attempt.await {
-            Ok(listener) => Some(listener),
-            Err(e) => {
-                tracing::warn!(error = %e, "outbox relay cannot LISTEN; polling only");
-                None
-            }
-        }
     }
 
     /// Publishes up to one batch of pending rows, in order, if this replica
@@ -355,14 +408,30 @@ impl Relay {
     }
 }
 
-async fn wait_for_notification(listener: &mut Option<PgListener>, timeout: Duration) {
-    match listener {
-        Some(l) => {
-            if let Ok(Err(e)) = tokio::time::timeout(timeout, l.recv()).await {
-                tracing::debug!(error = %e, "outbox LISTEN connection failed; it reconnects");
-                tokio::time::sleep(timeout).await;
-            }
+/// The relay's looks after a wake: the woken row may commit only after the
+/// pass that the wake started, so passes follow at growing intervals
+/// ([`LINGER_STEP`]) until [`LINGER`] has passed since the last wake.
+#[derive(Default)]
+struct Linger {
+    since: Option<Instant>,
+    step: Duration,
+}
+
+impl Linger {
+    fn woken(&mut self) {
+        self.since = Some(Instant::now());
+        self.step = LINGER_STEP.0;
+    }
+
+    /// The pause before the next look, or `None` when lingering is over.
+    fn next(&mut self) -> Option<Duration> {
+        let since = self.since?;
+        if since.elapsed() >= LINGER {
+            self.since = None;
+            return None;
         }
-        None => tokio::time::sleep(timeout).await,
+        let step = self.step;
+        self.step = (step * 2).min(LINGER_STEP.1);
+        Some(step)
     }
 }

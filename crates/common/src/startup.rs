@@ -15,6 +15,7 @@ use anyhow::Context as _;
 use axum::Router;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
+use tokio_util::sync::CancellationToken;
 
 use crate::bus::Bus;
 use crate::config::NatsSettings;
@@ -30,6 +31,7 @@ use crate::session::Sessions;
 pub struct Backbone {
     service: &'static str,
     lifecycle: Lifecycle,
+    nats: NatsSettings,
     bus: Bus,
     readiness: Readiness,
 }
@@ -48,6 +50,7 @@ impl Backbone {
         Ok(Backbone {
             service,
             lifecycle: lifecycle.clone(),
+            nats: nats.clone(),
             bus: Bus::connect(nats, service).await?,
             readiness: Readiness::new(),
         })
@@ -81,11 +84,45 @@ impl Backbone {
             .with_context(|| format!("migrating the {} database", self.service))?;
         crate::metrics::spawn_samplers(&self.lifecycle, self.service, pool.clone());
         crate::idempotency::spawn_cleanup(&self.lifecycle, pool.clone());
-        let relay = Relay::new(pool.clone(), self.bus.clone(), RelayOptions::default());
-        self.lifecycle.spawn(|shutdown| relay.run(shutdown));
+        self.spawn_relay(url);
         self.readiness = std::mem::take(&mut self.readiness)
             .postgres(format!("{}-database", self.service), pool.clone());
         Ok(pool)
+    }
+
+    /// Runs the outbox relay of the database at `url` on a thread of its own,
+    /// with a runtime, two database connections and a NATS connection of its
+    /// own. A flood of requests fills the service's task queue; on the
+    /// shared runtime the relay waited behind it at every step of a pass, and
+    /// the events of a flash sale reached the other services seconds late
+    /// (1,250 listings/s on a 2-core machine: 2,768 rows pending, lag p99
+    /// 2.2 s). On its own thread the operating system schedules it like a
+    /// process of its own.
+    ///
+    /// The thread lives as long as the task that spawned it: if the
+    /// service's runtime goes away without a shutdown (a replica killed in a
+    /// drill), the relay is dropped where it stands too.
+    fn spawn_relay(&self, url: &str) {
+        let (url, nats, service) = (url.to_string(), self.nats.clone(), self.service);
+        self.lifecycle.spawn(move |shutdown| async move {
+            let orphaned = CancellationToken::new();
+            let _parent = orphaned.clone().drop_guard();
+            let (done, ended) = tokio::sync::oneshot::channel();
+            let thread = std::thread::Builder::new()
+                .name(format!("{service}-relay"))
+                .spawn(move || {
+                    let _ = done.send(run_relay(&url, &nats, service, shutdown, orphaned));
+                });
+            let ended = match thread {
+                Ok(_) => ended
+                    .await
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the relay thread panicked"))),
+                Err(e) => Err(anyhow::Error::new(e).context("starting the relay thread")),
+            };
+            if let Err(e) = ended {
+                tracing::error!(error = format!("{e:#}"), "the outbox relay stopped");
+            }
+        });
     }
 
     /// Runs `listener` as this service's durable consumer of its subject.
@@ -120,4 +157,34 @@ impl Backbone {
             readiness: self.readiness.nats("nats", self.bus.client().clone()),
         }
     }
+}
+
+/// The body of the relay's thread: runs the relay of the database at `url`
+/// until `shutdown`, on a runtime and connections of its own; dropped at
+/// once when `orphaned` (the service's runtime is gone).
+fn run_relay(
+    url: &str,
+    nats: &NatsSettings,
+    service: &'static str,
+    shutdown: CancellationToken,
+    orphaned: CancellationToken,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the relay's runtime")?;
+    runtime.block_on(async {
+        let relay = async {
+            let pool = crate::db::pool_of(url, 2)?;
+            let bus = Bus::connect(nats, service).await?;
+            Relay::new(pool, bus, RelayOptions::default())
+                .run(shutdown)
+                .await;
+            Ok(())
+        };
+        tokio::select! {
+            ran = relay => ran,
+            () = orphaned.cancelled() => Ok(()),
+        }
+    })
 }

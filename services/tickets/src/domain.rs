@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound as _, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -52,6 +52,32 @@ impl Ticket {
             TicketStatus::Reserved
         } else {
             TicketStatus::Available
+        }
+    }
+
+    /// A new listing: free, at version 0, with a fresh id.
+    pub(crate) fn listed(
+        user_id: Uuid,
+        title: String,
+        price: Cents,
+        details: EventDetails,
+    ) -> Ticket {
+        Ticket {
+            id: Uuid::now_v7(),
+            title,
+            price,
+            user_id,
+            order_id: None,
+            version: 0,
+            reserved_until: None,
+            sold_at: None,
+            event_name: details.event_name,
+            venue: details.venue,
+            city: details.city,
+            event_date: details.event_date,
+            section: details.section,
+            seat_row: details.row,
+            seat: details.seat,
         }
     }
 
@@ -231,7 +257,11 @@ fn date_change(
         Some(serde_json::Value::Null) => Change::Clear,
         Some(serde_json::Value::String(text)) if text.trim().is_empty() => Change::Clear,
         Some(serde_json::Value::String(text)) => match DateTime::parse_from_rfc3339(text.trim()) {
-            Ok(date) if date.with_timezone(&Utc) > now => Change::Set(date.with_timezone(&Utc)),
+            // Kept to the microsecond, as PostgreSQL stores it, so that a new
+            // ticket's response and event say what the database holds.
+            Ok(date) if date.with_timezone(&Utc) > now => {
+                Change::Set(date.with_timezone(&Utc).trunc_subsecs(6))
+            }
             Ok(_) => {
                 errors.push(FieldError::new(FIELD, "Event date must be in the future"));
                 Change::Keep

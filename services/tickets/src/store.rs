@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use common::events::EventDetails;
 use common::money::Cents;
+use common::outbox;
 
 use crate::domain::{Cursor, Scope, Search, Sort, Ticket};
 
@@ -47,32 +48,41 @@ macro_rules! select_tickets {
     };
 }
 
-/// Inserts a ticket at version 0, free, owned by `user_id`.
-pub(crate) async fn insert(
-    conn: &mut PgConnection,
-    user_id: Uuid,
-    title: &str,
-    price: Cents,
-    details: &EventDetails,
-) -> anyhow::Result<Ticket> {
-    returning_ticket!(
-        "INSERT INTO tickets (id, title, price, user_id, event_name, venue, city, event_date, \
-         section, seat_row, seat) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        Uuid::now_v7(),
-        title,
-        price.0,
-        user_id,
-        details.event_name,
-        details.venue,
-        details.city,
-        details.event_date,
-        details.section,
-        details.row,
-        details.seat
+/// Inserts `ticket`, a new listing, and writes `event` (its `ticket.created`)
+/// to the outbox, in one statement: the hottest write of a flash sale costs
+/// one round trip instead of a transaction's four.
+pub(crate) async fn insert_listed(
+    pool: &PgPool,
+    ticket: &Ticket,
+    event: &outbox::Row,
+) -> anyhow::Result<()> {
+    sqlx::query!(
+        "WITH ticket AS ( \
+             INSERT INTO tickets (id, title, price, user_id, event_name, venue, city, \
+             event_date, section, seat_row, seat) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id) \
+         INSERT INTO outbox (id, subject, payload, traceparent) \
+         SELECT $12, $13, $14, $15 FROM ticket",
+        ticket.id,
+        ticket.title,
+        ticket.price.0,
+        ticket.user_id,
+        ticket.event_name,
+        ticket.venue,
+        ticket.city,
+        ticket.event_date,
+        ticket.section,
+        ticket.seat_row,
+        ticket.seat,
+        event.id,
+        event.subject,
+        event.payload,
+        event.traceparent
     )
-    .fetch_one(conn)
+    .execute(pool)
     .await
-    .context("inserting a ticket")
+    .context("listing a ticket")?;
+    Ok(())
 }
 
 /// The ticket with `id`, whatever its state.

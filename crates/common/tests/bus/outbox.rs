@@ -102,28 +102,92 @@ async fn events_are_published_in_the_order_they_were_enqueued() {
     assert_eq!(published, expected);
 }
 
-#[tokio::test]
-async fn the_running_relay_publishes_on_notification_well_before_the_polling_interval() {
-    let h = Harness::new().await;
-    h.bus.ensure_streams().await.expect("streams");
+/// Runs a relay that polls every `poll_interval`, until the token is cancelled.
+fn run_relay_polling_every(
+    h: &Harness,
+    poll_interval: Duration,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let options = RelayOptions {
-        poll_interval: Duration::from_secs(60),
+        poll_interval,
         ..RelayOptions::default()
     };
     let shutdown = CancellationToken::new();
     let task =
         tokio::spawn(Relay::new(h.db.pool.clone(), h.bus.clone(), options).run(shutdown.clone()));
+    (shutdown, task)
+}
+
+/// Whether the expiration stream holds `n` messages within `wait`.
+async fn published_within(h: &Harness, n: usize, wait: Duration) -> bool {
+    eventually(wait, || async {
+        h.messages(Stream::Expiration).await.len() == n
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_running_relay_publishes_on_enqueue_well_before_the_polling_interval() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let (shutdown, task) = run_relay_polling_every(&h, Duration::from_secs(60));
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     enqueue_committed(&h, 1).await;
 
-    let published = eventually(Duration::from_secs(10), || async {
-        h.messages(Stream::Expiration).await.len() == 1
-    })
-    .await;
+    let published = published_within(&h, 1, Duration::from_secs(5)).await;
     shutdown.cancel();
     task.await.expect("relay stops");
-    assert!(published, "the relay woke up on NOTIFY");
+    assert!(published, "the relay woke up on enqueue");
+}
+
+#[tokio::test]
+async fn a_row_committed_after_its_wake_is_published_well_before_the_polling_interval() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let (shutdown, task) = run_relay_polling_every(&h, Duration::from_secs(60));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // The wake comes with the enqueue; the pass it starts finds nothing
+    // committed yet, and the relay must keep looking.
+    let mut tx = h.db.pool.begin().await.expect("begin");
+    let event = ExpirationComplete {
+        order_id: Uuid::now_v7(),
+    };
+    outbox::enqueue(&mut tx, &event).await.expect("enqueue");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(h.messages(Stream::Expiration).await.is_empty());
+    tx.commit().await.expect("commit");
+
+    let published = published_within(&h, 1, Duration::from_secs(5)).await;
+    shutdown.cancel();
+    task.await.expect("relay stops");
+    assert!(published, "the relay looked again after the commit");
+}
+
+#[tokio::test]
+async fn a_row_written_without_a_wake_is_published_at_the_polling_interval() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    let (shutdown, task) = run_relay_polling_every(&h, Duration::from_millis(300));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // As another process would write it: no wake reaches this relay.
+    let row = outbox::Row::of(&ExpirationComplete {
+        order_id: Uuid::now_v7(),
+    })
+    .expect("row");
+    sqlx::query("INSERT INTO outbox (id, subject, payload) VALUES ($1, $2, $3)")
+        .bind(row.id)
+        .bind(row.subject)
+        .bind(&row.payload)
+        .execute(&h.db.pool)
+        .await
+        .expect("insert");
+
+    let published = published_within(&h, 1, Duration::from_secs(5)).await;
+    shutdown.cancel();
+    task.await.expect("relay stops");
+    assert!(published, "the relay found the row by polling");
 }
 
 #[tokio::test]

@@ -237,10 +237,10 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<TicketResponse>)> {
     let input = body.parse(Utc::now())?;
     let details = input.details.apply(&EventDetails::default());
-    let mut tx = state.pool.begin().await.context("starting a transaction")?;
-    let ticket = store::insert(&mut tx, user.id, &input.title, input.price, &details).await?;
-    outbox::enqueue(&mut tx, &TicketCreated(ticket.snapshot())).await?;
-    tx.commit().await.context("committing a new ticket")?;
+    let ticket = Ticket::listed(user.id, input.title, input.price, details);
+    let event = outbox::Row::of(&TicketCreated(ticket.snapshot()))?;
+    store::insert_listed(&state.pool, &ticket, &event).await?;
+    outbox::wake();
     tracing::info!(ticket_id = %ticket.id, user_id = %user.id, "ticket listed");
     Ok((StatusCode::CREATED, Json(ticket.into())))
 }

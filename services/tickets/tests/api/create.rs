@@ -190,3 +190,32 @@ async fn a_rejected_ticket_is_neither_stored_nor_published() {
         .expect("count");
     assert_eq!((stored, enqueued), (0, 0));
 }
+
+#[tokio::test]
+async fn a_new_ticket_answers_stores_and_publishes_the_same_details_to_the_microsecond() {
+    let app = spawn_app().await;
+    let (_, cookie) = signed_in();
+
+    let response = app
+        .post_ticket(
+            Some(&cookie),
+            &json!({"title": "Box", "price": 80, "eventName": "Tosca", "venue": "La Scala",
+                    "city": "Milan", "eventDate": "2099-03-01T19:30:00.123456789+01:00",
+                    "section": "Box 4", "row": "1", "seat": "2"}),
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.expect("json");
+    let id = created["id"].as_str().expect("id").parse().expect("uuid");
+    assert_eq!(created["eventDate"], "2099-03-01T18:30:00.123456Z");
+    assert_eq!(app.ticket(id).await, created, "what GET answers");
+    let events = app.wait_for_published("ticket.created", 1).await;
+    assert_eq!(
+        events[0],
+        json!({"id": id, "version": 0, "title": "Box", "price": 8000,
+               "userId": created["userId"], "eventName": "Tosca", "venue": "La Scala",
+               "city": "Milan", "eventDate": "2099-03-01T18:30:00.123456Z",
+               "section": "Box 4", "row": "1", "seat": "2"})
+    );
+}
