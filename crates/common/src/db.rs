@@ -18,33 +18,10 @@ pub fn pool(url: &str) -> anyhow::Result<PgPool> {
     pool_of(url, 20)
 }
 
-/// A connection idle for longer than this is pinged before it is handed out.
-const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
-
 /// [`pool`] with at most `connections` connections.
-///
-/// A connection is pinged before use only when it was idle for more than
-/// [`PING_WHEN_IDLE_FOR`], so one that broke while idle (a database
-/// restart) is replaced unseen. sqlx's default pings on every acquire: one
-/// more round trip per transaction, and under overload the acquire timeout
-/// fell in the middle of pings, which closed those connections; the pool
-/// opened new ones, each costing PostgreSQL a process start, and the tickets
-/// service collapsed into 503s with no ticket listed for 20 s (1,250
-/// listings/s on a 2-core machine). A database that stops answering while
-/// connections are busy is met by `REQUEST_TIMEOUT_SECONDS` (503) and by
-/// `/readyz`, whose check has its own timeout.
 pub fn pool_of(url: &str, connections: u32) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(connections)
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for > PING_WHEN_IDLE_FOR {
-                    sqlx::Connection::ping(conn).await?;
-                }
-                Ok(true)
-            })
-        })
         .acquire_timeout(Duration::from_secs(5))
         .connect_lazy(url)
         .with_context(|| "DATABASE_URL is not a valid PostgreSQL URL")

@@ -137,6 +137,13 @@ async fn the_samplers_report_the_outbox_backlog_and_the_pool_in_use() {
     .await
     .expect("a published outbox row");
     let held = db.pool.acquire().await.expect("a connection");
+    // The migrations' connection goes back to the pool in a task of its own:
+    // the samplers must find only `held` in use.
+    let others_idle = eventually(Duration::from_secs(5), || async {
+        db.pool.size() as usize - db.pool.num_idle() == 1
+    })
+    .await;
+    assert!(others_idle, "only the held connection is in use");
     let server = spawn_app(Router::new()).await;
     let service = [("service", "sampler-test")];
 
