@@ -91,7 +91,7 @@ impl Backbone {
     }
 
     /// Runs the outbox relay of the database at `url` on a thread of its own,
-    /// with a runtime, two database connections and a NATS connection of its
+    /// with a runtime, one database connection and a NATS connection of its
     /// own. A flood of requests fills the service's task queue; on the
     /// shared runtime the relay waited behind it at every step of a pass, and
     /// the events of a flash sale reached the other services seconds late
@@ -175,7 +175,7 @@ fn run_relay(
         .context("building the relay's runtime")?;
     runtime.block_on(async {
         let relay = async {
-            let pool = crate::db::pool_of(url, 2)?;
+            let pool = crate::db::pool_of(url, 1)?;
             let bus = Bus::connect(nats, service).await?;
             Relay::new(pool, bus, RelayOptions::default())
                 .run(shutdown)
