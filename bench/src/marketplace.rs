@@ -31,16 +31,7 @@ pub struct Host(Option<tokio::runtime::Runtime>);
 impl Host {
     /// A runtime whose threads are named `name`.
     pub fn new(name: &str) -> anyhow::Result<Host> {
-        Self::with_workers(name, None)
-    }
-
-    /// [`Host::new`] with `workers` threads (default: one per core).
-    pub fn with_workers(name: &str, workers: Option<usize>) -> anyhow::Result<Host> {
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
-        if let Some(workers) = workers {
-            builder.worker_threads(workers);
-        }
-        let runtime = builder
+        let runtime = tokio::runtime::Builder::new_multi_thread()
             .thread_name(name)
             .enable_all()
             .build()

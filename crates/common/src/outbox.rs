@@ -34,14 +34,13 @@
 //! [`crate::trace`]) and its enqueue time (`Buytickets-Enqueued-At`), from
 //! which listeners measure the event's lag.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream::context::PublishAckFuture;
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
-use std::sync::LazyLock;
-
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 use tokio::time::Instant;

@@ -26,18 +26,42 @@ async fn drained(h: &Harness, wait: Duration) -> bool {
     common::testing::outbox_settled(&h.db.pool, wait).await
 }
 
-/// Runs a relay that retries quickly while NATS is down, until the token
-/// is cancelled.
-fn run_relay_with_fast_retries(h: &Harness) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-    let options = RelayOptions {
-        min_backoff: Duration::from_millis(50),
-        max_backoff: Duration::from_millis(500),
-        ..RelayOptions::default()
-    };
+/// Runs a relay with `options` until the token is cancelled.
+fn run_relay(
+    h: &Harness,
+    options: RelayOptions,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let shutdown = CancellationToken::new();
     let task =
         tokio::spawn(Relay::new(h.db.pool.clone(), h.bus.clone(), options).run(shutdown.clone()));
     (shutdown, task)
+}
+
+/// Runs a relay that retries quickly while NATS is down, until the token
+/// is cancelled.
+fn run_relay_with_fast_retries(h: &Harness) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    run_relay(
+        h,
+        RelayOptions {
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(500),
+            ..RelayOptions::default()
+        },
+    )
+}
+
+/// Runs a relay that polls every `poll_interval`, until the token is cancelled.
+fn run_relay_polling_every(
+    h: &Harness,
+    poll_interval: Duration,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    run_relay(
+        h,
+        RelayOptions {
+            poll_interval,
+            ..RelayOptions::default()
+        },
+    )
 }
 
 fn relay(h: &Harness) -> Relay {
@@ -100,21 +124,6 @@ async fn events_are_published_in_the_order_they_were_enqueued() {
     let published = h.published_ids(Stream::Expiration).await;
     let expected: Vec<String> = ids.iter().map(Uuid::to_string).collect();
     assert_eq!(published, expected);
-}
-
-/// Runs a relay that polls every `poll_interval`, until the token is cancelled.
-fn run_relay_polling_every(
-    h: &Harness,
-    poll_interval: Duration,
-) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-    let options = RelayOptions {
-        poll_interval,
-        ..RelayOptions::default()
-    };
-    let shutdown = CancellationToken::new();
-    let task =
-        tokio::spawn(Relay::new(h.db.pool.clone(), h.bus.clone(), options).run(shutdown.clone()));
-    (shutdown, task)
 }
 
 /// Whether the expiration stream holds `n` messages within `wait`.
