@@ -7,6 +7,9 @@
 PG_HOST=127.0.0.1
 PG_PORT=5432
 PG_USER=postgres
+# The tests run several services side by side, each with its own connection pool (up to 20):
+# at Debian's default of 100 connections, parallel test runs were refused connections.
+PG_MAX_CONNECTIONS=300
 
 pg_psql() {
   psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -w -X -q -v ON_ERROR_STOP=1 "$@"
@@ -46,6 +49,11 @@ pg_start() {
     read -r ver name log < <(pg_cluster) || true
   fi
   log=${log:-/var/log/postgresql/postgresql-$ver-$name.log}
+  if (($(as_root pg_conftool -s "$ver" "$name" show max_connections 2>/dev/null || echo 0) < PG_MAX_CONNECTIONS)); then
+    say "PostgreSQL: setting max_connections = $PG_MAX_CONNECTIONS in the postgresql.conf of $ver/$name"
+    as_root pg_conftool "$ver" "$name" set max_connections "$PG_MAX_CONNECTIONS" ||
+      die "PostgreSQL: pg_conftool $ver $name set max_connections failed"
+  fi
   say "PostgreSQL: not running; starting cluster $ver/$name"
   as_root pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start ||
     die "PostgreSQL: pg_ctlcluster $ver $name start failed" "read $log"
@@ -95,6 +103,18 @@ ensure_postgres() {
     pg_start
   fi
   pg_ensure_trust
+  pg_note_connection_limit
+}
+
+# A server this script did not start is never restarted; if it takes fewer connections than
+# the tests may open, say how to raise the limit.
+pg_note_connection_limit() {
+  local limit
+  limit=$(pg_psql -tA -c 'SHOW max_connections' 2>/dev/null) || return 0
+  if ((limit < PG_MAX_CONNECTIONS)); then
+    warn "PostgreSQL: max_connections is $limit, below the $PG_MAX_CONNECTIONS the parallel tests may need;" \
+      "to raise it: psql -h $PG_HOST -U $PG_USER -c 'ALTER SYSTEM SET max_connections = $PG_MAX_CONNECTIONS', then restart PostgreSQL"
+  fi
 }
 
 # ensure_databases SERVICE...: creates buytickets_<service> for each that is missing.

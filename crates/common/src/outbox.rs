@@ -20,6 +20,10 @@
 //!
 //! Several replicas may run the relay on one database: a transaction-scoped
 //! advisory lock lets one of them publish at a time, which keeps the order.
+//! A replica whose database connection hangs in the middle of a pass would
+//! keep that lock, and every replica's relay with it, for as long as
+//! PostgreSQL keeps the session; the relay's connection ([`relay_pool`])
+//! has PostgreSQL end a transaction idle for [`RELAY_IDLE_IN_TRANSACTION`].
 //!
 //! [`enqueue`] wakes the relays of its own process; it does not use
 //! PostgreSQL's `NOTIFY`, because a notifying transaction holds a cluster-wide
@@ -74,7 +78,21 @@ const LINGER_STEP: (Duration, Duration) = (Duration::from_millis(1), Duration::f
 pub const MAX_BATCH: i64 = 5_000;
 
 /// Key of the advisory lock that elects the publishing replica.
-const RELAY_LOCK: i64 = 0x6f75_7462_6f78; // "outbox"
+pub const RELAY_LOCK: i64 = 0x6f75_7462_6f78; // "outbox"
+
+/// How long a relay's transaction may sit idle before PostgreSQL ends its
+/// session: twice the longest a pass waits for acknowledgements
+/// ([`crate::bus::PUBLISH_ACK_TIMEOUT`]), so only a relay that stopped
+/// mid-pass (its database connection hung) is cut off, and the relay lock
+/// it held goes to another replica.
+pub const RELAY_IDLE_IN_TRANSACTION: Duration = Duration::from_secs(10);
+
+/// The relay's pool for the database at `url`: one connection (a pass uses
+/// one at a time), ending idle transactions after
+/// [`RELAY_IDLE_IN_TRANSACTION`].
+pub fn relay_pool(url: &str) -> anyhow::Result<PgPool> {
+    crate::db::pool_ending_idle_transactions(url, 1, RELAY_IDLE_IN_TRANSACTION)
+}
 
 /// Writes `event` to the outbox within the caller's transaction and returns
 /// its id. The event is published only if (and once) the transaction commits.

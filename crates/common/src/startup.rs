@@ -175,7 +175,7 @@ fn run_relay(
         .context("building the relay's runtime")?;
     runtime.block_on(async {
         let relay = async {
-            let pool = crate::db::pool_of(url, 1)?;
+            let pool = crate::outbox::relay_pool(url)?;
             let bus = Bus::connect(nats, service).await?;
             Relay::new(pool, bus, RelayOptions::default())
                 .run(shutdown)

@@ -115,10 +115,24 @@ where
     F: FnOnce(Lifecycle) -> Fut,
     Fut: Future<Output = anyhow::Result<Service>>,
 {
+    spawn_app_with_request_timeout(env, REQUEST_TIMEOUT, build).await
+}
+
+/// [`spawn_app`], answering 503 after `request_timeout` (a drill of a
+/// database that stops answering).
+pub async fn spawn_app_with_request_timeout<F, Fut>(
+    env: TestEnv,
+    request_timeout: std::time::Duration,
+    build: F,
+) -> TestApp
+where
+    F: FnOnce(Lifecycle) -> Fut,
+    Fut: Future<Output = anyhow::Result<Service>>,
+{
     crate::testing::init_test_logs();
     let lifecycle = Lifecycle::new();
     let service = build(lifecycle.clone()).await.expect("the service starts");
-    let server = TestServer::start(service.into_app_with_timeout(REQUEST_TIMEOUT), lifecycle).await;
+    let server = TestServer::start(service.into_app_with_timeout(request_timeout), lifecycle).await;
     TestApp {
         address: server.address.clone(),
         client: TestClient::new(&server.address),

@@ -1,8 +1,8 @@
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::events::{ExpirationComplete, Stream};
 use common::outbox::{self, Pass, Relay, RelayOptions};
-use common::testing::{NatsServer, eventually};
+use common::testing::{Fault, FaultProxy, NatsServer, eventually};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -384,5 +384,49 @@ async fn nats_stopping_in_the_middle_of_batches_publishes_nothing_twice_and_lose
         published,
         ids.iter().map(Uuid::to_string).collect::<Vec<_>>(),
         "everything published, in enqueue order"
+    );
+}
+
+#[tokio::test]
+async fn a_relay_whose_database_hangs_mid_pass_loses_the_relay_lock_to_another_replica() {
+    let h = Harness::new().await;
+    h.bus.ensure_streams().await.expect("streams");
+    // Replica a reaches the database through a proxy and is in the middle
+    // of a pass (it holds the relay lock in an open transaction) when its
+    // connection hangs.
+    let proxy = FaultProxy::in_front_of(&h.db.url).await;
+    let hung = outbox::relay_pool(&proxy.route(&h.db.url)).expect("pool");
+    let mut pass = hung.begin().await.expect("begin");
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(outbox::RELAY_LOCK)
+        .fetch_one(&mut *pass)
+        .await
+        .expect("lock");
+    assert!(locked, "replica a holds the relay lock");
+    proxy.set(Fault::Hang);
+    let hung_at = Instant::now();
+
+    // Replica b's relay, straight to the database.
+    let (shutdown, task) = run_relay_polling_every(&h, Duration::from_millis(100));
+    enqueue_committed(&h, 1).await;
+    let published = published_within(
+        &h,
+        1,
+        outbox::RELAY_IDLE_IN_TRANSACTION + Duration::from_secs(5),
+    )
+    .await;
+    let took = hung_at.elapsed();
+    shutdown.cancel();
+    task.await.expect("relay stops");
+    proxy.set(Fault::Down);
+    drop(pass);
+    println!("the other replica's relay published {took:?} after the hang");
+    assert!(
+        published,
+        "PostgreSQL ended the hung pass and the lock went to replica b"
+    );
+    assert!(
+        took >= outbox::RELAY_IDLE_IN_TRANSACTION - Duration::from_millis(500),
+        "replica b waited for the lock: {took:?}"
     );
 }

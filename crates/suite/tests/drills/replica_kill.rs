@@ -3,10 +3,14 @@
 //! behind a fault proxy, so its handlers are stuck mid-transaction). The
 //! other replica must take over within 5 s (the ack wait is 4 s, and the
 //! dead replica's "in progress" signals stop with it) and have applied
-//! everything the dead one held, once, within 10 s.
+//! everything the dead one held, once, within 10 s. The hung orders replica
+//! may have been in the middle of a relay pass, holding the relay lock, when
+//! its database hung: every `order.created` must still go out, through the
+//! other replica's relay.
 
 use std::time::{Duration, Instant};
 
+use common::bus::Bus;
 use common::testing::{self, Fault, FaultProxy, TestDatabase};
 use futures::StreamExt as _;
 
@@ -20,10 +24,26 @@ const TAKE_OVER: Duration = Duration::from_secs(5);
 const ALL_APPLIED: Duration = Duration::from_secs(10);
 
 /// When, after the kill, the surviving replica applied the first and the
-/// last of the events the dead one held.
+/// last of the events the dead one held, and the consumer's state as the
+/// server saw it at the kill and at the end (for a failure's message).
 struct TakeOver {
     first: Option<Duration>,
     all: Option<Duration>,
+    at_kill: String,
+    at_end: String,
+}
+
+/// What the server says of `service`'s consumer of `subject`: pull
+/// requests waiting, deliveries unacknowledged, redelivered, not yet
+/// delivered.
+async fn consumer_state(bus: &Bus, service: &str, subject: &str) -> String {
+    match testing::consumer_info(bus, service, subject).await {
+        Some(info) => format!(
+            "{} pull requests waiting, {} unacknowledged, {} redelivered, {} undelivered",
+            info.num_waiting, info.num_ack_pending, info.num_redelivered, info.num_pending
+        ),
+        None => "unknown".to_string(),
+    }
 }
 
 /// Leaves `replica` stuck on its hung database for longer than an ack
@@ -36,6 +56,7 @@ async fn kill_while_stuck(
     proxy: &FaultProxy,
     pool: &sqlx::PgPool,
     sql: &'static str,
+    (bus, service, subject): (&Bus, &str, &str),
 ) -> (i64, TakeOver) {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let applied = settled(pool, sql).await;
@@ -43,12 +64,20 @@ async fn kill_while_stuck(
         applied < RESERVATIONS as i64,
         "the replica holds some events ({applied}/{RESERVATIONS} applied)"
     );
+    let at_kill = consumer_state(bus, service, subject).await;
     replica.kill();
     // The database ends the dead replica's transactions and frees their locks.
     proxy.set(Fault::Down);
+    let (first, all) = take_over(pool, sql, applied).await;
+    let at_end = consumer_state(bus, service, subject).await;
     (
         RESERVATIONS as i64 - applied,
-        take_over(pool, sql, applied).await,
+        TakeOver {
+            first,
+            all,
+            at_kill,
+            at_end,
+        },
     )
 }
 
@@ -71,25 +100,26 @@ fn shown(after: Option<Duration>) -> String {
 }
 
 /// Watches `sql` (a count of applied events, `before` at the kill) until it
-/// reaches [`RESERVATIONS`], or 20 s pass.
-async fn take_over(pool: &sqlx::PgPool, sql: &'static str, before: i64) -> TakeOver {
+/// reaches [`RESERVATIONS`], or 20 s pass: when the first and the last
+/// held event were applied.
+async fn take_over(
+    pool: &sqlx::PgPool,
+    sql: &'static str,
+    before: i64,
+) -> (Option<Duration>, Option<Duration>) {
     let killed = Instant::now();
-    let mut took = TakeOver {
-        first: None,
-        all: None,
-    };
+    let mut first = None;
     while killed.elapsed() < Duration::from_secs(20) {
         let applied = count(pool, sql).await;
-        if applied > before && took.first.is_none() {
-            took.first = Some(killed.elapsed());
+        if applied > before && first.is_none() {
+            first = Some(killed.elapsed());
         }
         if applied == RESERVATIONS as i64 {
-            took.all = Some(killed.elapsed());
-            break;
+            return (first, Some(killed.elapsed()));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    took
+    (first, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -105,6 +135,9 @@ async fn events_a_killed_replica_was_handling_are_taken_over_by_the_other_replic
     let tickets_b = helpers::tickets(&common, &tickets_db.url).await;
     let mut orders_a = helpers::orders(&common, &orders_proxy.route(&orders_db.url)).await;
     let orders_b = helpers::orders(&common, &orders_db.url).await;
+    let bus = Bus::connect(&common.nats, "replica-kill-drill")
+        .await
+        .expect("NATS");
     let client = reqwest::Client::new();
     all_ready(&client, &[&tickets_a, &tickets_b, &orders_a, &orders_b]).await;
     let listed = list_tickets(&client, &tickets_b.address, RESERVATIONS).await;
@@ -131,11 +164,19 @@ async fn events_a_killed_replica_was_handling_are_taken_over_by_the_other_replic
             }
         })
         .await;
+    // Every order.created is out. Orders replica "a" may have hung in the
+    // middle of a relay pass, holding the relay lock until PostgreSQL ends
+    // its session (after `RELAY_IDLE_IN_TRANSACTION`).
+    assert!(
+        testing::outbox_settled(&orders_db.pool, Duration::from_secs(30)).await,
+        "every order.created is published"
+    );
     let (tickets_held, tickets_took) = kill_while_stuck(
         &mut tickets_a,
         &tickets_proxy,
         &tickets_db.pool,
         "SELECT count(*) FROM tickets WHERE order_id IS NOT NULL AND version = 1",
+        (&bus, "tickets", "order.created"),
     )
     .await;
     // Every ticket.updated is out; orders replica "a" holds its share.
@@ -145,6 +186,7 @@ async fn events_a_killed_replica_was_handling_are_taken_over_by_the_other_replic
         &orders_proxy,
         &orders_db.pool,
         "SELECT count(*) FROM tickets WHERE version = 1",
+        (&bus, "orders", "ticket.updated"),
     )
     .await;
 
@@ -160,10 +202,24 @@ async fn events_a_killed_replica_was_handling_are_taken_over_by_the_other_replic
         shown(orders_took.all),
     );
     for (service, took) in [("tickets", &tickets_took), ("orders", &orders_took)] {
-        let first = took.first.expect("replica b took over");
-        let all = took.all.expect("replica b applied every held event once");
-        assert!(first < TAKE_OVER, "{service} took over after {first:?}");
-        assert!(all < ALL_APPLIED, "{service} applied all after {all:?}");
+        let consumer = format!(
+            "{service}'s consumer at the kill: {}; at the end: {}",
+            took.at_kill, took.at_end
+        );
+        let first = took
+            .first
+            .unwrap_or_else(|| panic!("replica b took over; {consumer}"));
+        let all = took
+            .all
+            .unwrap_or_else(|| panic!("replica b applied every held event once; {consumer}"));
+        assert!(
+            first < TAKE_OVER,
+            "{service} took over after {first:?}; {consumer}"
+        );
+        assert!(
+            all < ALL_APPLIED,
+            "{service} applied all after {all:?}; {consumer}"
+        );
     }
     assert_eq!(
         count(

@@ -2,7 +2,9 @@
 //! ones refused, through a fault proxy). While it is away `/readyz` says not
 //! ready and every request answers promptly with 503, `Retry-After` and the
 //! error body (never a hang); once it is back the service serves again by
-//! itself, without a restart.
+//! itself, without a restart. And PostgreSQL that stops answering: a request
+//! on a connection that was just in use (not pinged) answers 503 after the
+//! request timeout.
 
 use std::time::{Duration, Instant};
 
@@ -10,13 +12,19 @@ use common::testing::{Fault, first_message};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, signed_in, spawn_app_behind_proxy};
+use crate::helpers::{
+    TestApp, signed_in, spawn_app_behind_proxy, spawn_app_behind_proxy_answering_within,
+};
 
 /// How long the database stays away.
 const OUTAGE: Duration = Duration::from_secs(5);
 /// The longest a request may take to answer while it is away: the pool's
-/// acquire timeout and some slack. Anything longer counts as a hang.
+/// acquire timeout (or the hang drill's request timeout) and some slack.
+/// Anything longer counts as a hang.
 const ANSWER_WITHIN: Duration = Duration::from_secs(7);
+
+/// The request timeout of the hang drill (deployed: `REQUEST_TIMEOUT_SECONDS`).
+const HANG_REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Sends `request`, failing the test if no answer comes in time.
 async fn answered(request: impl Future<Output = Response>) -> (Response, Duration) {
@@ -28,6 +36,14 @@ async fn answered(request: impl Future<Output = Response>) -> (Response, Duratio
 }
 
 async fn assert_unavailable(response: Response) {
+    assert_unavailable_saying(
+        response,
+        "The service is temporarily unavailable; please try again shortly",
+    )
+    .await;
+}
+
+async fn assert_unavailable_saying(response: Response, message: &str) {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let retry_after = response
         .headers()
@@ -39,10 +55,7 @@ async fn assert_unavailable(response: Response) {
         "Retry-After: {retry_after:?}"
     );
     let body: Value = response.json().await.expect("the error body");
-    assert_eq!(
-        first_message(&body),
-        "The service is temporarily unavailable; please try again shortly"
-    );
+    assert_eq!(first_message(&body), message);
 }
 
 async fn post(app: &TestApp, cookie: &str, title: &str) -> Response {
@@ -108,8 +121,8 @@ async fn while_the_database_is_unreachable_requests_get_503_with_retry_after_and
 }
 
 #[tokio::test]
-async fn a_database_that_stops_answering_gets_503_within_the_acquire_timeout_not_a_hang() {
-    let (app, proxy) = spawn_app_behind_proxy().await;
+async fn a_database_that_stops_answering_gets_503_within_the_request_timeout_not_a_hang() {
+    let (app, proxy) = spawn_app_behind_proxy_answering_within(HANG_REQUEST_TIMEOUT).await;
     let (_, cookie) = signed_in();
     app.ready_checks(Duration::from_secs(10)).await;
     let ticket = app.create_ticket(&cookie, "Before", 10.0).await;
@@ -119,7 +132,15 @@ async fn a_database_that_stops_answering_gets_503_within_the_acquire_timeout_not
     let (ready, _) = answered(app.get("/readyz")).await;
     proxy.set(Fault::Pass);
     eprintln!("database hang drill: 503 after {took:?}");
-    assert_unavailable(shown).await;
+    assert!(
+        took >= HANG_REQUEST_TIMEOUT,
+        "answered after the request timeout: {took:?}"
+    );
+    assert_unavailable_saying(
+        shown,
+        "The request took too long to answer; it is still being completed. Retry shortly.",
+    )
+    .await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE, "not ready");
     let back = tokio::time::timeout(Duration::from_secs(15), async {
         loop {

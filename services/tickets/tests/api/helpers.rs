@@ -30,7 +30,7 @@ impl std::ops::Deref for TestApp {
 pub(crate) async fn spawn_app() -> TestApp {
     let env = TestEnv::new("tickets-tests").await;
     let database_url = env.db.url.clone();
-    start(env, database_url).await
+    start(env, database_url, testing::http::REQUEST_TIMEOUT).await
 }
 
 /// [`spawn_app`] against the NATS server at `nats_url` (e.g. a test's own
@@ -38,27 +38,36 @@ pub(crate) async fn spawn_app() -> TestApp {
 pub(crate) async fn spawn_app_on(nats_url: &str) -> TestApp {
     let env = TestEnv::on_nats("tickets-tests", nats_url).await;
     let database_url = env.db.url.clone();
-    start(env, database_url).await
+    start(env, database_url, testing::http::REQUEST_TIMEOUT).await
 }
 
 /// The service reaching its database through a [`FaultProxy`], which the
 /// test then uses to take the database away and bring it back.
 pub(crate) async fn spawn_app_behind_proxy() -> (TestApp, FaultProxy) {
+    spawn_app_behind_proxy_answering_within(testing::http::REQUEST_TIMEOUT).await
+}
+
+/// [`spawn_app_behind_proxy`], answering 503 after `request_timeout`.
+pub(crate) async fn spawn_app_behind_proxy_answering_within(
+    request_timeout: Duration,
+) -> (TestApp, FaultProxy) {
     let env = TestEnv::new("tickets-tests").await;
     let proxy = FaultProxy::in_front_of(&env.db.url).await;
     let database_url = proxy.route(&env.db.url);
-    (start(env, database_url).await, proxy)
+    (start(env, database_url, request_timeout).await, proxy)
 }
 
-async fn start(env: TestEnv, database_url: String) -> TestApp {
+async fn start(env: TestEnv, database_url: String, request_timeout: Duration) -> TestApp {
     let settings = tickets::config::Settings {
         common: env.common_settings(),
         database_url,
     };
     TestApp(
-        testing::spawn_app(env, |lifecycle| async move {
-            tickets::startup::build(&settings, &lifecycle).await
-        })
+        testing::http::spawn_app_with_request_timeout(
+            env,
+            request_timeout,
+            |lifecycle| async move { tickets::startup::build(&settings, &lifecycle).await },
+        )
         .await,
     )
 }
